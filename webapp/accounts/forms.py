@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.contrib.auth.forms import UserCreationForm
+
+from webapp.accounts.models import User
+
+
+class SignupForm(UserCreationForm):
+    """Sign-up; Django's form already refuses usernames that differ only in case."""
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)

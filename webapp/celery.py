@@ -1,0 +1,13 @@
+"""The Celery app: control tasks (dispatch, reaper) and per-worker play-session queues."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+app = Celery("reverie")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,30 @@
+"""System checks for bad setting combinations, reported at start-up with stable ids."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+
+
+@register()
+def check_settings(app_configs, **kwargs):
+    problems = []
+    public = not settings.DEBUG and set(settings.ALLOWED_HOSTS) - LOCAL_HOSTS
+    if public and settings.SECRET_KEY.startswith("reverie-insecure"):
+        problems.append(Warning("SECRET_KEY is the embedded development key", id="reverie.W001"))
+    if settings.SESSION_IDLE_WARNING_SECONDS >= settings.SESSION_IDLE_SECONDS:
+        problems.append(
+            Error("SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS", id="reverie.E001")
+        )
+    longest = settings.SESSION_SECONDS + settings.SESSION_DISCONNECT_GRACE
+    if settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= longest:
+        problems.append(
+            Error("CELERY_VISIBILITY_TIMEOUT must exceed the longest session", id="reverie.E002")
+        )
+    if not isinstance(settings.ICE_SERVERS, list):
+        problems.append(Error("ICE_SERVERS must be a JSON list", id="reverie.E003"))
+    if not 0.0 <= settings.QUEUE_PRIORITY_SHARE <= 1.0:
+        problems.append(Error("QUEUE_PRIORITY_SHARE must be within 0..1", id="reverie.E004"))
+    return problems

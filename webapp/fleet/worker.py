@@ -1,0 +1,95 @@
+"""The GPU worker process: announce, warm the model, heartbeat, serve only its own slots.
+
+`rungpuworker` builds one `WorkerProcess`, then runs a Celery worker that consumes only the queue
+named after this worker, with one thread per slot; session tasks find the process through
+`current()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.conf import settings
+
+from inference.runtime import WorldRuntime, load_runtime
+from webapp.fleet import services
+from webapp.fleet.models import GpuPool, Worker
+from webapp.play.device_loop import DeviceLoop
+from webapp.play.models import PlaySession
+
+logger = logging.getLogger(__name__)
+
+_current: WorkerProcess | None = None
+
+
+def current() -> WorkerProcess | None:
+    """The worker process this Celery worker serves, or None in a control worker."""
+    return _current
+
+
+class WorkerProcess:
+    """Owns the Worker row, the runtime, the device loop and the heartbeat thread."""
+
+    def __init__(self, pool: GpuPool, slot_count: int, runtime_path: str, version: str = ""):
+        self.pool = pool
+        self.slot_count = slot_count
+        self.runtime_path = runtime_path
+        self.version = version
+        self.worker: Worker | None = None
+        self.runtime: WorldRuntime | None = None
+        self.loop: DeviceLoop | None = None
+        self.shutting_down = threading.Event()
+        self._heartbeat_thread = threading.Thread(
+            target=self._beat, name="worker-heartbeat", daemon=True
+        )
+
+    def start(self) -> Worker:
+        """Register (WARMING), load and warm the model, then become READY."""
+        global _current
+        self.worker = services.register_worker(self.pool, self.slot_count, self.version)
+        self._heartbeat_thread.start()
+        options = {"checkpoint": self.pool.checkpoint, "device": self.pool.device_kind}
+        self.runtime = load_runtime(self.runtime_path, **options)
+        self.runtime.warm()
+        self.loop = DeviceLoop(self.runtime, self.pool.frame_rate)
+        self.loop.start()
+        _current = self
+        services.mark_ready(self.worker)
+        logger.info("worker %s ready on queue %s", self.worker.public_id, self.worker.queue_name)
+        return self.worker
+
+    def stop(self) -> None:
+        """End every session as a worker shutdown, tell the players, remove the slots."""
+        global _current
+        self.shutting_down.set()
+        if self.worker is not None:
+            services.retire_worker(self.worker, Worker.State.STOPPED,
+                                   PlaySession.EndReason.WORKER_SHUTDOWN)
+        if self.loop is not None:
+            self.loop.shutdown()
+        _current = None
+
+    def _beat(self) -> None:
+        from django.db import close_old_connections
+
+        while not self.shutting_down.wait(settings.WORKER_HEARTBEAT_SECONDS):
+            try:
+                if not services.heartbeat(self.worker):
+                    # Reaped while alive (e.g. a long stall): its slots are gone, so it must
+                    # not serve anyone; stop taking work.
+                    logger.error("worker %s was retired; shutting down", self.worker.public_id)
+                    self.shutting_down.set()
+                    _signal_celery_shutdown()
+                    return
+            except Exception:
+                logger.exception("heartbeat failed; retrying")
+            finally:
+                close_old_connections()
+
+
+def _signal_celery_shutdown() -> None:
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,95 @@
+"""Starting and ending play sessions; every end frees the slot and records why."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from webapp import notify
+from webapp.fleet.models import Slot
+from webapp.play import limits
+from webapp.play.models import PlaySession, front_pass_deadline
+from webapp.queue.models import Ticket
+
+logger = logging.getLogger(__name__)
+
+
+class ConfirmError(Exception):
+    """The offer can no longer be taken; the message is shown to the player."""
+
+
+def confirm(ticket: Ticket) -> PlaySession:
+    """Turn an offered ticket into a session on its reserved slot and hand it to that worker."""
+    from webapp.queue.services import end_ticket
+
+    try:
+        allowed = limits.remaining_seconds(ticket.user)
+    except limits.LimitReached as exc:
+        end_ticket(ticket, Ticket.State.REFUSED)
+        raise ConfirmError(str(exc)) from exc
+    now = timezone.now()
+    with transaction.atomic():
+        taken = Ticket.objects.filter(
+            pk=ticket.pk, state=Ticket.State.OFFERED, offer_expires_at__gte=now
+        ).update(state=Ticket.State.CONFIRMED, ended_at=now)
+        if taken != 1:
+            raise ConfirmError("This offer has expired; join the queue again.")
+        slot = Slot.objects.select_related("worker").get(ticket=ticket)
+        session = PlaySession.objects.create(
+            user=ticket.user, world=ticket.world, pool=ticket.pool, worker=slot.worker,
+            ticket=ticket, slot_index=slot.index,
+            allowed_seconds=int(min(ticket.pool.session_seconds, allowed)),
+        )
+        Slot.objects.filter(pk=slot.pk, ticket=ticket).update(ticket=None, session=session)
+        queue_name = slot.worker.queue_name
+        logger.info("session %s confirmed on %s", session.public_id, queue_name)
+        notify.queue_changed(ticket.pool.public_id)
+
+        from webapp.play.tasks import run_play_session
+
+        transaction.on_commit(
+            lambda: run_play_session.apply_async(args=[str(session.public_id)], queue=queue_name)
+        )
+    return session
+
+
+def end_session(session: PlaySession, reason: str) -> bool:
+    """End a live session once, free its slot, tell the player; False if it had already ended."""
+    from webapp.queue.dispatch import dispatch_pool
+
+    now = timezone.now()
+    fields = {"state": PlaySession.State.ENDED, "ended_at": now, "end_reason": reason}
+    if reason == PlaySession.EndReason.WORKER_LOST:
+        fields["front_pass_until"] = front_pass_deadline()
+    with transaction.atomic():
+        changed = PlaySession.objects.filter(
+            pk=session.pk, state__in=PlaySession.LIVE_STATES
+        ).update(**fields)
+        if changed != 1:
+            return False
+        Slot.objects.filter(session=session).update(session=None)
+        session.refresh_from_db()
+        logger.info("session %s ended: %s", session.public_id, reason)
+        notify.send(
+            notify.session_group(session.public_id), "session.ended",
+            reason=reason, label=session.get_end_reason_display(),
+            front_pass=session.has_front_pass(now),
+        )
+        pool = session.pool
+        transaction.on_commit(lambda: dispatch_pool(pool))
+    return True
+
+
+def record_input(session: PlaySession) -> None:
+    PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(
+        last_input_at=timezone.now()
+    )
+
+
+def record_connection(session: PlaySession, connected: bool) -> None:
+    """Mark the player's page as there or gone; the runner ends it after the grace period."""
+    update = {"client_connected": connected}
+    update["disconnected_at"] = None if connected else timezone.now()
+    PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(**update)

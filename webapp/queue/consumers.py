@@ -1,0 +1,75 @@
+"""The live queue page: position, total waiting, estimated wait, offers; plus heartbeats."""
+
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+from django.urls import reverse
+
+from webapp import notify
+from webapp.queue import services
+from webapp.queue.models import Ticket
+from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
+
+logger = logging.getLogger(__name__)
+
+
+class QueueConsumer(OwnedObjectConsumer):
+    """Pushes the ticket's status on every queue change; the page sends heartbeats."""
+
+    allowed_types = frozenset({"heartbeat", "leave"})
+
+    async def connect(self):
+        if not await self.reject_unless_user():
+            return
+        ticket_id = self.scope["url_route"]["kwargs"]["ticket_id"]
+        self.ticket = await self._own_ticket(ticket_id)
+        if self.ticket is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.groups_joined = [notify.ticket_group(self.ticket.public_id),
+                              notify.pool_group(self.ticket.pool.public_id)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await database_sync_to_async(services.heartbeat)(self.ticket)
+        await self.send_status()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        if content["type"] == "heartbeat":
+            await database_sync_to_async(services.heartbeat)(self.ticket)
+        elif content["type"] == "leave":
+            await database_sync_to_async(services.leave)(self.ticket)
+            await self.send_status()
+
+    @database_sync_to_async
+    def _own_ticket(self, ticket_id):
+        return (Ticket.objects.select_related("pool", "world")
+                .filter(public_id=ticket_id, user=self.scope["user"]).first())
+
+    @database_sync_to_async
+    def _status(self) -> dict:
+        data = services.status(self.ticket).as_dict()
+        if data["session"]:
+            data["play_url"] = reverse("play-session", args=[data["session"]])
+        return data
+
+    async def send_status(self):
+        await self.send_json({"type": "status", **await self._status()})
+
+    async def queue_changed(self, event):
+        await self.send_status()
+
+    async def ticket_offered(self, event):
+        await self.send_status()
+
+    async def ticket_ended(self, event):
+        await self.send_status()
+
+    async def ticket_returned(self, event):
+        await self.send_status()

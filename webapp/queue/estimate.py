@@ -1,0 +1,69 @@
+"""Estimated waits from measured session lengths and live capacity, never from a constant."""
+
+from __future__ import annotations
+
+import heapq
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from webapp.play.models import PlaySession
+
+# Recent sessions that make the average; old enough ones stop describing today's players.
+SAMPLE_SIZE = 50
+
+
+def typical_session_seconds(pool) -> float:
+    """Mean length of the pool's recent finished sessions; the limit when none were measured."""
+    durations = (
+        PlaySession.objects.filter(pool=pool, state=PlaySession.State.ENDED,
+                                   started_at__isnull=False)
+        .order_by("-ended_at")
+        .annotate(length=F("ended_at") - F("started_at"))
+        .values_list("length", flat=True)[:SAMPLE_SIZE]
+    )
+    lengths = [d.total_seconds() for d in durations if isinstance(d, timedelta)]
+    if not lengths:
+        return float(pool.session_seconds)
+    return sum(lengths) / len(lengths)
+
+
+def slot_free_times(pool, typical: float, now=None) -> list[float] | None:
+    """Seconds until each live slot frees: 0 when free, else the session's expected remainder."""
+    now = now or timezone.now()
+    slots = list(pool.live_slots().select_related("session"))
+    if not slots:
+        return None
+    times = []
+    for slot in slots:
+        session = slot.session
+        if session is None:
+            # Free, or reserved for an offer that resolves within the confirm window.
+            times.append(0.0)
+            continue
+        played = session.played_seconds(now)
+        by_habit = max(0.0, typical - played)
+        by_limit = session.seconds_left(now)
+        times.append(min(by_habit, by_limit) if by_limit is not None else by_habit)
+    return times
+
+
+def estimate_wait_seconds(pool, position: int, now=None) -> float | None:
+    """Expected seconds until the player at `position` (1 = next) gets a slot, None if no capacity.
+
+    Each slot frees at its own expected time and then serves back-to-back sessions of the
+    typical length; the n-th slot-freeing event is the n-th player's turn.
+    """
+    if position < 1:
+        return 0.0
+    typical = typical_session_seconds(pool)
+    times = slot_free_times(pool, typical, now)
+    if times is None:
+        return None
+    heapq.heapify(times)
+    turn = 0.0
+    for _ in range(position):
+        turn = heapq.heappop(times)
+        heapq.heappush(times, turn + typical)
+    return turn

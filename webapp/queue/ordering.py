@@ -1,0 +1,71 @@
+"""Who is served next: FIFO per tier, front passes first, and a share that keeps tiers fair."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from webapp.accounts.models import GroupPolicy
+from webapp.queue.models import Ticket
+
+# How many recent offers the share looks back on. Long enough to smooth, short enough that a
+# burst of priority players an hour ago does not starve them now.
+SHARE_WINDOW = 20
+
+
+@dataclass(frozen=True)
+class Waiting:
+    id: int
+    tier: int
+    front: bool
+
+
+def _recent_priority_offers(pool) -> tuple[int, int]:
+    recent = list(
+        Ticket.objects.filter(pool=pool, offered_at__isnull=False, front=False)
+        .order_by("-offered_at")
+        .values_list("tier", flat=True)[:SHARE_WINDOW]
+    )
+    priority = sum(1 for tier in recent if tier >= GroupPolicy.Tier.PRIORITY)
+    return priority, len(recent) - priority
+
+
+def merge_tiers(
+    waiting: list[Waiting], share: float, priority_served: int, normal_served: int
+) -> list[int]:
+    """The order tickets would be served in if nobody new arrived.
+
+    Within a tier the order is FIFO. Between tiers the priority tier gets the next offer while
+    its share of recent offers would stay at or under `share`; so with any share below 1 the
+    normal tier keeps moving.
+    """
+    fronts = [w.id for w in waiting if w.front]
+    priority = deque(w.id for w in waiting if not w.front and w.tier >= GroupPolicy.Tier.PRIORITY)
+    normal = deque(w.id for w in waiting if not w.front and w.tier < GroupPolicy.Tier.PRIORITY)
+    order = fronts
+    while priority or normal:
+        total = priority_served + normal_served + 1
+        take_priority = bool(priority) and (
+            not normal or (priority_served + 1) / total <= share
+        )
+        if take_priority:
+            order.append(priority.popleft())
+            priority_served += 1
+        else:
+            order.append(normal.popleft())
+            normal_served += 1
+    return order
+
+
+def queue_order(pool) -> list[int]:
+    """Primary keys of the pool's waiting tickets, next-served first."""
+    waiting = [
+        Waiting(id=row[0], tier=row[1], front=row[2])
+        for row in Ticket.objects.filter(pool=pool, state=Ticket.State.WAITING)
+        .order_by("-front", "created_at", "id")
+        .values_list("id", "tier", "front")
+    ]
+    if not waiting:
+        return []
+    priority_served, normal_served = _recent_priority_offers(pool)
+    return merge_tiers(waiting, pool.priority_share, priority_served, normal_served)

@@ -1,0 +1,163 @@
+"""Queue operations: join, leave, heartbeat, and the status a waiting page shows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from webapp import notify
+from webapp.play import limits
+from webapp.play.models import PlaySession
+from webapp.queue.estimate import estimate_wait_seconds
+from webapp.queue.models import Ticket
+from webapp.queue.ordering import queue_order
+
+logger = logging.getLogger(__name__)
+
+
+class QueueError(Exception):
+    """A queue action that cannot be done; the message is shown to the player."""
+
+
+@dataclass
+class TicketStatus:
+    ticket: str
+    state: str
+    position: int | None
+    waiting: int
+    estimated_wait: float | None
+    offer_seconds_left: float | None
+    capacity: int
+    session: str | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def active_ticket(user) -> Ticket | None:
+    return Ticket.objects.filter(user=user, state__in=Ticket.ACTIVE_STATES).first()
+
+
+def join(user, world, front_pass_session: PlaySession | None = None) -> Ticket:
+    """Put the player in the world's pool queue; a player holds at most one active ticket."""
+    pool = world.pool
+    if not pool.accepts_players():
+        raise QueueError(f"{world.name} is not taking players right now.")
+    existing = active_ticket(user)
+    if existing is not None:
+        if existing.world_id == world.id:
+            return existing
+        raise QueueError("You are already queued for another world; leave that queue first.")
+    if PlaySession.objects.filter(user=user, state__in=PlaySession.LIVE_STATES).exists():
+        raise QueueError("You already have a session running.")
+    limits.check_allowance(user)
+    front = False
+    if front_pass_session is not None:
+        front = _use_front_pass(user, front_pass_session)
+    try:
+        with transaction.atomic():
+            ticket = Ticket.objects.create(
+                user=user, world=world, pool=pool, tier=user.policy().tier, front=front
+            )
+    except IntegrityError:
+        # Two tabs raced to join: the other one's ticket stands.
+        existing = active_ticket(user)
+        if existing is None:
+            raise
+        return existing
+    logger.info("ticket %s joined pool %s", ticket.public_id, pool.slug)
+    notify.queue_changed(pool.public_id)
+    from webapp.queue.dispatch import dispatch_pool
+
+    transaction.on_commit(lambda: dispatch_pool(pool))
+    return ticket
+
+
+def _use_front_pass(user, session: PlaySession) -> bool:
+    if session.user_id != user.id:
+        return False
+    used = PlaySession.objects.filter(
+        pk=session.pk, front_pass_used=False, front_pass_until__gt=timezone.now()
+    ).update(front_pass_used=True)
+    return used == 1
+
+
+def leave(ticket: Ticket) -> bool:
+    """Take the ticket out of the queue (and give back a reserved slot); False if already gone."""
+    return end_ticket(ticket, Ticket.State.LEFT)
+
+
+def end_ticket(ticket: Ticket, state: str) -> bool:
+    from webapp.fleet.models import Slot
+    from webapp.queue.dispatch import dispatch_pool
+
+    with transaction.atomic():
+        changed = Ticket.objects.filter(
+            pk=ticket.pk, state__in=Ticket.ACTIVE_STATES
+        ).update(state=state, ended_at=timezone.now())
+        if changed != 1:
+            return False
+        released = Slot.objects.filter(ticket=ticket).update(ticket=None)
+        ticket.state = state
+        logger.info("ticket %s ended: %s", ticket.public_id, state)
+        notify.send(notify.ticket_group(ticket.public_id), "ticket.ended", state=state)
+        notify.queue_changed(ticket.pool.public_id)
+        if released:
+            transaction.on_commit(lambda: dispatch_pool(ticket.pool))
+    return True
+
+
+def heartbeat(ticket: Ticket) -> None:
+    Ticket.objects.filter(pk=ticket.pk, state__in=Ticket.ACTIVE_STATES).update(
+        last_seen=timezone.now()
+    )
+
+
+def status(ticket: Ticket) -> TicketStatus:
+    """What the queue page shows; computed from the database each time."""
+    ticket.refresh_from_db()
+    pool = ticket.pool
+    order = queue_order(pool)
+    position = order.index(ticket.id) + 1 if ticket.id in order else None
+    capacity = pool.live_slots().count()
+    estimate = None
+    if position is not None:
+        estimate = estimate_wait_seconds(pool, position)
+    offer_left = None
+    if ticket.state == Ticket.State.OFFERED and ticket.offer_expires_at:
+        offer_left = max(0.0, (ticket.offer_expires_at - timezone.now()).total_seconds())
+    session = PlaySession.objects.filter(ticket=ticket).values_list("public_id", flat=True).first()
+    return TicketStatus(
+        ticket=str(ticket.public_id),
+        state=ticket.state,
+        position=position,
+        waiting=len(order),
+        estimated_wait=None if estimate is None else round(estimate, 1),
+        offer_seconds_left=None if offer_left is None else round(offer_left, 1),
+        capacity=capacity,
+        session=str(session) if session else None,
+    )
+
+
+def expire_offers(now=None) -> int:
+    """Drop offered tickets whose confirm window passed; their slots go to the next player."""
+    now = now or timezone.now()
+    count = 0
+    for ticket in Ticket.objects.filter(state=Ticket.State.OFFERED, offer_expires_at__lt=now):
+        count += end_ticket(ticket, Ticket.State.EXPIRED)
+    return count
+
+
+def drop_gone_browsers(now=None) -> int:
+    """Drop tickets whose page stopped sending heartbeats; a reload within the timeout keeps them."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.QUEUE_HEARTBEAT_TIMEOUT)
+    count = 0
+    for ticket in Ticket.objects.filter(state__in=Ticket.ACTIVE_STATES, last_seen__lt=cutoff):
+        count += end_ticket(ticket, Ticket.State.DROPPED)
+    return count

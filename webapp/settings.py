@@ -1,0 +1,222 @@
+"""Reverie settings: every value comes from the environment, with embedded defaults.
+
+With no variables set the service boots on SQLite and a bundled Redis (see
+`webapp.embedded_redis`); production passes DATABASE_URL, REDIS_URL, SECRET_KEY and friends.
+Env variables have the same name as the setting they fill.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    """A string from the environment, or the file named by NAME_FILE (for secrets)."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        return Path(file_path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return env_str(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env_str(name, str(default)))
+
+
+def env_float(name: str, default: float) -> float:
+    return float(env_str(name, str(default)))
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+# An embedded default key is fine for the laptop setup; check `reverie.W001` warns when it is
+# used with DEBUG off and a non-local ALLOWED_HOSTS.
+SECRET_KEY = env_str("SECRET_KEY", "reverie-insecure-development-key-change-me")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SITE_NAME = env_str("SITE_NAME", "Reverie")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "webapp.accounts",
+    "webapp.worlds",
+    "webapp.fleet",
+    "webapp.queue",
+    "webapp.play",
+    "webapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "webapp.urls"
+ASGI_APPLICATION = "webapp.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "frontend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "webapp.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+SQLITE_PATH = DATA_DIR / "reverie.sqlite3"
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and IMMEDIATE transactions let the web server, beat and the workers share one file
+    # without "database is locked"; the test database is a file so that other processes
+    # (dispatcher races, the e2e server) see it.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-reverie.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer, Celery broker, cache ------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if not REDIS_URL:
+    from webapp.embedded_redis import ensure_embedded_redis
+
+    REDIS_URL = ensure_embedded_redis(DATA_DIR / "redis", env_int("EMBEDDED_REDIS_PORT", 6399))
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_PREFIX", "reverie")},
+    }
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("CACHE_PREFIX", "reverie"),
+    }
+}
+
+# --- Accounts --------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts-login"
+LOGIN_REDIRECT_URL = "worlds-lobby"
+LOGOUT_REDIRECT_URL = "worlds-lobby"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["webapp.accounts.backends.CaseInsensitiveModelBackend"]
+LOGIN_RATE = env_str("LOGIN_RATE", "10/m")
+SIGNUP_RATE = env_str("SIGNUP_RATE", "5/m")
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+# Behind a proxy, name the header that carries the client address (e.g. HTTP_X_FORWARDED_FOR).
+RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+
+# --- Queue and session limits ------------------------------------------------------------------
+QUEUE_CONFIRM_SECONDS = env_int("QUEUE_CONFIRM_SECONDS", 20)
+QUEUE_HEARTBEAT_SECONDS = env_int("QUEUE_HEARTBEAT_SECONDS", 5)
+QUEUE_HEARTBEAT_TIMEOUT = env_int("QUEUE_HEARTBEAT_TIMEOUT", 30)
+QUEUE_PRIORITY_SHARE = env_float("QUEUE_PRIORITY_SHARE", 0.5)
+QUEUE_FRONT_PASS_SECONDS = env_int("QUEUE_FRONT_PASS_SECONDS", 600)
+SESSION_SECONDS = env_int("SESSION_SECONDS", 300)
+SESSION_IDLE_SECONDS = env_int("SESSION_IDLE_SECONDS", 60)
+SESSION_IDLE_WARNING_SECONDS = env_int("SESSION_IDLE_WARNING_SECONDS", 15)
+SESSION_DISCONNECT_GRACE = env_int("SESSION_DISCONNECT_GRACE", 20)
+DAILY_SESSIONS = env_int("DAILY_SESSIONS", 20)
+DAILY_MINUTES = env_int("DAILY_MINUTES", 60)
+
+# --- Fleet -----------------------------------------------------------------------------------
+WORKER_POOL = env_str("WORKER_POOL", "default")
+WORKER_SLOTS = env_int("WORKER_SLOTS", 0)  # 0: take the pool's slots_per_worker
+WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 2.0)
+WORKER_TIMEOUT = env_int("WORKER_TIMEOUT", 10)
+WORKER_RUNTIME = env_str("WORKER_RUNTIME", "inference.placeholder.PlaceholderRuntime")
+REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
+DEFAULT_CHECKPOINT = env_str("DEFAULT_CHECKPOINT", "")
+
+# --- WebRTC ----------------------------------------------------------------------------------
+# JSON list of RTCIceServer dicts; empty by default so nothing is contacted unasked.
+ICE_SERVERS = json.loads(env_str("ICE_SERVERS", "[]"))
+
+# --- Celery ----------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "control"
+# A play session task runs for the whole session; the broker must not redeliver it meanwhile.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "reap-workers": {"task": "webapp.fleet.tasks.reap_workers", "schedule": REAPER_INTERVAL},
+    "expire-tickets": {"task": "webapp.queue.tasks.expire_tickets", "schedule": 2.0},
+    "dispatch-all": {"task": "webapp.queue.tasks.dispatch_all", "schedule": 5.0},
+    "end-overdue-sessions": {"task": "webapp.play.tasks.end_overdue_sessions", "schedule": 5.0},
+}
+
+# --- Static, media, i18n ----------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+WHITENOISE_USE_FINDERS = True
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
