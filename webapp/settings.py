@@ -42,6 +42,7 @@ def env_list(name: str, default: str) -> list[str]:
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+(DATA_DIR / "static").mkdir(exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 # An embedded default key is fine for the laptop setup; check `reverie.W001` warns when it is

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from webapp import notify
+from webapp.fleet.models import GpuPool
 from webapp.play import limits
 from webapp.play.models import PlaySession
 from webapp.queue.estimate import estimate_wait_seconds
@@ -45,7 +46,7 @@ def active_ticket(user) -> Ticket | None:
 
 def join(user, world, front_pass_session: PlaySession | None = None) -> Ticket:
     """Put the player in the world's pool queue; a player holds at most one active ticket."""
-    pool = world.pool
+    pool = GpuPool.objects.get(pk=world.pool_id)  # fresh: an operator may have just drained it
     if not pool.accepts_players():
         raise QueueError(f"{world.name} is not taking players right now.")
     existing = active_ticket(user)

@@ -1,0 +1,73 @@
+"""Shared fixtures: a pool with a live worker, worlds, and an owner and an outsider."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+
+from webapp.fleet import services as fleet_services
+from webapp.fleet.models import GpuPool, Worker
+from webapp.worlds.models import PromptImage, World
+from webapp.worlds.placeholders import placeholder_image, png_bytes
+
+
+@pytest.fixture(autouse=True)
+def _clear_rate_limits():
+    # Rate-limit counters live in the shared cache (Redis); each test starts with none.
+    cache.clear()
+
+
+@pytest.fixture
+def pool(db):
+    return GpuPool.objects.create(name="Test pool", slug="test", slots_per_worker=1,
+                                  session_seconds=300, idle_seconds=60, idle_warning_seconds=15,
+                                  disconnect_grace_seconds=20)
+
+
+def make_world(pool, slug="coast", name="Coast"):
+    image = placeholder_image(slug)
+    world = World.objects.create(name=name, slug=slug, pool=pool, thumbnail_png=png_bytes(image))
+    PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
+    return world
+
+
+@pytest.fixture
+def world(pool):
+    return make_world(pool)
+
+
+def make_worker(pool, slots=1, ready=True) -> Worker:
+    worker = fleet_services.register_worker(pool, slots, version="test")
+    if ready:
+        Worker.objects.filter(pk=worker.pk).update(state=Worker.State.READY,
+                                                   last_heartbeat=timezone.now())
+        worker.refresh_from_db()
+    return worker
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    counter = iter(range(10_000))
+
+    def _make(username=None, password="correct horse battery staple"):
+        name = username or f"player{next(counter)}"
+        return django_user_model.objects.create_user(username=name, password=password)
+
+    return _make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("owner")
+
+
+@pytest.fixture
+def outsider(make_user):
+    return make_user("outsider")
+
+
+@pytest.fixture
+def prompt():
+    return np.zeros((1, 64, 64, 3), dtype=np.uint8)

@@ -1,0 +1,62 @@
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from webapp.accounts.models import GroupPolicy
+from webapp.play import limits
+from webapp.play.models import PlaySession
+from webapp.queue import services
+
+pytestmark = pytest.mark.django_db
+
+
+def played(user, world, seconds):
+    now = timezone.now()
+    return PlaySession.objects.create(
+        user=user, world=world, pool=world.pool, allowed_seconds=300,
+        state=PlaySession.State.ENDED, started_at=now - timedelta(seconds=seconds), ended_at=now,
+        end_reason=PlaySession.EndReason.TIME_UP)
+
+
+def limited_group(user, sessions, minutes):
+    group = Group.objects.create(name=f"limited-{user.pk}")
+    GroupPolicy.objects.create(group=group, sessions_per_day=sessions, minutes_per_day=minutes)
+    user.groups.add(group)
+
+
+def test_sessions_per_day_are_enforced_when_joining(world, owner):
+    limited_group(owner, sessions=2, minutes=60)
+    played(owner, world, 10)
+    played(owner, world, 10)
+    with pytest.raises(limits.LimitReached, match="2 sessions today"):
+        services.join(owner, world)
+
+
+def test_minutes_per_day_are_enforced(world, owner):
+    limited_group(owner, sessions=10, minutes=5)
+    played(owner, world, 300)
+    with pytest.raises(limits.LimitReached, match="5 minutes"):
+        limits.check_allowance(owner)
+
+
+def test_the_last_session_of_the_day_is_cut_to_what_is_left(world, owner):
+    limited_group(owner, sessions=10, minutes=5)
+    played(owner, world, 200)
+    assert limits.remaining_seconds(owner) == pytest.approx(100, abs=2)
+
+
+def test_yesterdays_play_does_not_count(world, owner):
+    limited_group(owner, sessions=1, minutes=5)
+    old = played(owner, world, 300)
+    PlaySession.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=1))
+    limits.check_allowance(owner)
+
+
+def test_the_most_generous_group_wins(world, owner):
+    limited_group(owner, sessions=1, minutes=5)
+    group = Group.objects.create(name="generous")
+    GroupPolicy.objects.create(group=group, sessions_per_day=9, minutes_per_day=90)
+    owner.groups.add(group)
+    assert owner.policy().sessions_per_day == 9

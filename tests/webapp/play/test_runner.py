@@ -1,0 +1,127 @@
+"""The session runner on a real worker process (placeholder runtime): every way a session ends."""
+
+import threading
+
+import pytest
+from django.db import close_old_connections
+
+from webapp.fleet.models import Slot, Worker
+from webapp.fleet.worker import WorkerProcess
+from webapp.play import runner
+from webapp.play.models import PlaySession
+from webapp.play.services import confirm, end_session, record_connection, record_input
+from webapp.queue import services
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def process(pool):
+    process = WorkerProcess(pool, 2, "inference.placeholder.PlaceholderRuntime")
+    process.start()
+    yield process
+    process.stop()
+
+
+def start_session(world, user, **pool_limits):
+    type(world.pool).objects.filter(pk=world.pool.pk).update(**pool_limits)
+    world.pool.refresh_from_db()
+    ticket = services.join(user, world)
+    ticket.refresh_from_db()
+    return confirm(ticket)
+
+
+def run_in_thread(session, process):
+    result = {}
+
+    def target():
+        result["reason"] = runner.run(str(session.public_id), process)
+        close_old_connections()
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    return thread, result
+
+
+def test_a_session_ends_when_its_time_is_up(world, owner, process):
+    session = start_session(world, owner, session_seconds=2)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    session.refresh_from_db()
+    assert result["reason"] == PlaySession.EndReason.TIME_UP
+    assert session.end_reason == PlaySession.EndReason.TIME_UP
+    assert not Slot.objects.filter(session=session).exists()
+    assert 1.5 <= session.played_seconds() <= 4
+
+
+def test_no_input_ends_the_session_as_idle(world, owner, process):
+    session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    assert result["reason"] == PlaySession.EndReason.IDLE
+
+
+def test_input_keeps_the_session_alive(world, owner, process):
+    session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1,
+                            session_seconds=4)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    for _ in range(8):
+        thread.join(timeout=0.5)
+        record_input(session)
+    thread.join(timeout=10)
+    assert result["reason"] == PlaySession.EndReason.TIME_UP
+
+
+def test_a_player_gone_beyond_the_grace_period_ends_the_session(world, owner, process):
+    session = start_session(world, owner, disconnect_grace_seconds=1)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    assert result["reason"] == PlaySession.EndReason.DISCONNECTED
+
+
+def test_an_operator_can_end_a_running_session(world, owner, process):
+    session = start_session(world, owner)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=1)
+    assert end_session(session, PlaySession.EndReason.ADMIN_ENDED)
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    session.refresh_from_db()
+    assert session.end_reason == PlaySession.EndReason.ADMIN_ENDED
+    assert process.loop.session_count() == 0
+
+
+def test_a_redelivered_task_finds_the_session_claimed_and_exits(world, owner, process):
+    session = start_session(world, owner)
+    record_connection(session, True)
+    thread, _ = run_in_thread(session, process)
+    thread.join(timeout=1)
+    assert runner.run(str(session.public_id), process) is None
+    end_session(session, PlaySession.EndReason.LEFT)
+    thread.join(timeout=5)
+
+
+def test_a_task_for_another_worker_is_ignored(world, owner, process, pool):
+    other = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
+    other.worker = Worker.objects.create(pool=pool, host="elsewhere", slot_count=1)
+    session = start_session(world, owner)
+    target = other if session.worker_id == process.worker.pk else process
+    assert runner.run(str(session.public_id), target) is None
+    session.refresh_from_db()
+    assert session.state == PlaySession.State.STARTING
+
+
+def test_worker_shutdown_ends_sessions_and_tells_why(world, owner, process):
+    session = start_session(world, owner)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=1)
+    process.stop()
+    thread.join(timeout=5)
+    session.refresh_from_db()
+    assert session.end_reason == PlaySession.EndReason.WORKER_SHUTDOWN
+    assert not Slot.objects.filter(worker=process.worker).exists()
