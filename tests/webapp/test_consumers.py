@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async as sync_to_async  # closes its connections
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -78,6 +78,7 @@ async def test_anonymous_sockets_are_refused(world, owner):
     ticket = await sync_to_async(services.join)(owner, world)
     comm = await communicator(f"/ws/queue/{ticket.public_id}/")
     connected, code = await comm.connect()
+    await comm.disconnect()
     assert not connected and code == 4401
 
 
@@ -85,6 +86,7 @@ async def test_an_outsider_cannot_watch_someone_elses_ticket(world, owner, outsi
     ticket = await sync_to_async(services.join)(owner, world)
     comm = await communicator(f"/ws/queue/{ticket.public_id}/", outsider)
     connected, code = await comm.connect()
+    await comm.disconnect()
     assert not connected and code == 4403
 
 
@@ -92,6 +94,7 @@ async def test_a_foreign_origin_is_refused(world, owner):
     ticket = await sync_to_async(services.join)(owner, world)
     comm = await communicator(f"/ws/queue/{ticket.public_id}/", owner, origin=b"http://evil.example")
     connected, _ = await comm.connect()
+    await comm.disconnect()
     assert not connected
 
 
@@ -140,4 +143,5 @@ async def test_an_outsider_cannot_join_someone_elses_session(world, owner, outsi
     session = await sync_to_async(confirm)(ticket)
     comm = await communicator(f"/ws/play/{session.public_id}/", outsider)
     connected, code = await comm.connect()
+    await comm.disconnect()
     assert not connected and code == 4403

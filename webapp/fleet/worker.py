@@ -68,24 +68,34 @@ class WorkerProcess:
                                    PlaySession.EndReason.WORKER_SHUTDOWN)
         if self.loop is not None:
             self.loop.shutdown()
+        if self._heartbeat_thread.is_alive():
+            self._heartbeat_thread.join(timeout=5)
         _current = None
 
     def _beat(self) -> None:
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connection
 
-        while not self.shutting_down.wait(settings.WORKER_HEARTBEAT_SECONDS):
-            try:
-                if not services.heartbeat(self.worker):
-                    # Reaped while alive (e.g. a long stall): its slots are gone, so it must
-                    # not serve anyone; stop taking work.
-                    logger.error("worker %s was retired; shutting down", self.worker.public_id)
-                    self.shutting_down.set()
-                    _signal_celery_shutdown()
+        try:
+            while not self.shutting_down.wait(settings.WORKER_HEARTBEAT_SECONDS):
+                if not self._beat_once():
                     return
-            except Exception:
-                logger.exception("heartbeat failed; retrying")
-            finally:
                 close_old_connections()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _beat_once(self) -> bool:
+        try:
+            alive = services.heartbeat(self.worker)
+        except Exception:
+            logger.exception("heartbeat failed; retrying")
+            return True
+        if not alive:
+            # Reaped while alive (e.g. a long stall): its slots are gone, so it must not
+            # serve anyone; stop taking work.
+            logger.error("worker %s was retired; shutting down", self.worker.public_id)
+            self.shutting_down.set()
+            _signal_celery_shutdown()
+        return alive
 
 
 def _signal_celery_shutdown() -> None:
