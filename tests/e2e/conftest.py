@@ -134,7 +134,9 @@ def browser_context():
 
 
 def off_loop(function, *args, **kwargs):
-    """Run Django code outside Playwright's event-loop thread (channel-layer sends need that)."""
+    """Run Django code outside Playwright's event loop: channel-layer sends need a thread
+    without a running loop, and the ORM connection is opened and closed there, not leaked into
+    Playwright's context."""
     from concurrent.futures import ThreadPoolExecutor
 
     def call():

@@ -15,13 +15,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def test_a_player_signs_up_queues_moves_up_confirms_and_plays(service, pool, make_user,
                                                               browser_context):
-    world = make_world(pool)
-    make_world(pool, slug="forest", name="Forest")
-    service.start_worker(slots=1)
+    world = off_loop(make_world, pool)
+    off_loop(make_world, pool, slug="forest", name="Forest")
+    off_loop(service.start_worker, slots=1)
     # Two players were here first: one holds the only slot's offer, one waits.
-    first = off_loop(services.join, make_user(), world)
-    second = off_loop(services.join, make_user(), world)
-    first.refresh_from_db()
+    first = off_loop(services.join, off_loop(make_user), world)
+    second = off_loop(services.join, off_loop(make_user), world)
+    off_loop(first.refresh_from_db)
     assert first.state == Ticket.State.OFFERED
 
     page = browser_context.new_page()

@@ -1,0 +1,44 @@
+# Reverie: `make up` runs the whole service on embedded defaults; `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: up test install install-dev chromium lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+up: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seedservice
+	$(BIN)/python manage.py runservice
+
+# Chromium for the browser tests comes from Debian's packages, never from a download by a tool.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test: install-dev chromium
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check webapp inference streaming tests bench
+
+bench: install-dev
+	$(BIN)/python bench/dispatch_latency.py
+
+clean:
+	rm -rf $(VENV) var
