@@ -49,5 +49,8 @@ def test_a_player_signs_up_queues_moves_up_confirms_and_plays(service, pool, mak
     expect(page.locator("#frame")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"),
                                                      timeout=15_000)
     expect(page.locator("#time-left")).not_to_have_text("-")
+    # The picture keeps coming: the worker streams preview frames, not a single one.
+    page.wait_for_function("Number(document.getElementById('frame').dataset.number) > 20",
+                           timeout=15_000)
     page.click("#leave")
     expect(page.locator("#end-label")).to_have_text("you left")

@@ -43,6 +43,8 @@ class QueueConsumer(OwnedObjectConsumer):
     async def receive_json(self, content, **kwargs):
         if content["type"] == "heartbeat":
             await database_sync_to_async(services.heartbeat)(self.ticket)
+            # Pushes are best effort; the heartbeat's reply repairs a missed one within seconds.
+            await self.send_status()
         elif content["type"] == "leave":
             await database_sync_to_async(services.leave)(self.ticket)
             await self.send_status()

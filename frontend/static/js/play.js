@@ -24,6 +24,7 @@ const socket = liveSocket(root.dataset.ws, (message) => {
       break;
     case "frame":
       frame.src = message.image;
+      frame.dataset.number = message.frame;
       show("starting", false);
       break;
     case "idle_warning":
