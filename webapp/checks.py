@@ -16,7 +16,8 @@ def check_settings(app_configs, **kwargs):
         problems.append(Warning("SECRET_KEY is the embedded development key", id="reverie.W001"))
     if settings.SESSION_IDLE_WARNING_SECONDS >= settings.SESSION_IDLE_SECONDS:
         problems.append(
-            Error("SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS", id="reverie.E001")
+            Error("SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS",
+                  id="reverie.E001")
         )
     longest = settings.SESSION_SECONDS + settings.SESSION_DISCONNECT_GRACE
     if settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= longest:

@@ -49,7 +49,8 @@ def ensure_embedded_redis(data_dir: Path, port: int) -> str:
     deadline = time.monotonic() + 10
     while not _answers_ping(port):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"embedded Redis did not start on port {port}; see {data_dir}/redis.log")
+            raise RuntimeError(
+                f"embedded Redis did not start on port {port}; see {data_dir}/redis.log")
         time.sleep(0.05)
     logger.info("started embedded Redis on %s", url)
     return url

@@ -38,8 +38,9 @@ def test_database_url() -> str:
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
-    return (f"postgres://{db['USER'] or 'postgres'}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}"
-            f":{db['PORT'] or 5432}/{db['NAME']}")
+    user, password = db["USER"] or "postgres", db["PASSWORD"] or ""
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
+    return f"postgres://{user}:{password}@{host}:{port}/{db['NAME']}"
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -49,7 +49,8 @@ class LoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         if getattr(request, "limited", False):
             # An unbound form: validating it would try the password, which is what we refuse.
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            username = request.POST.get("username", "")
+            form = self.get_form_class()(request, initial={"username": username})
             context = self.get_context_data(form=form, limited=TOO_MANY)
             return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)

@@ -55,7 +55,8 @@ class PlaySession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["pool", "state"]), models.Index(fields=["user", "created_at"])]
+        indexes = [models.Index(fields=["pool", "state"]),
+                   models.Index(fields=["user", "created_at"])]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.world} ({self.state})"

@@ -132,7 +132,8 @@ def status(ticket: Ticket) -> TicketStatus:
     offer_left = None
     if ticket.state == Ticket.State.OFFERED and ticket.offer_expires_at:
         offer_left = max(0.0, (ticket.offer_expires_at - timezone.now()).total_seconds())
-    session = PlaySession.objects.filter(ticket=ticket).values_list("public_id", flat=True).first()
+    sessions = PlaySession.objects.filter(ticket=ticket)
+    session = sessions.values_list("public_id", flat=True).first()
     return TicketStatus(
         ticket=str(ticket.public_id),
         state=ticket.state,
@@ -155,7 +156,7 @@ def expire_offers(now=None) -> int:
 
 
 def drop_gone_browsers(now=None) -> int:
-    """Drop tickets whose page stopped sending heartbeats; a reload within the timeout keeps them."""
+    """Drop tickets whose page stopped heartbeating; a reload within the timeout keeps them."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.QUEUE_HEARTBEAT_TIMEOUT)
     count = 0

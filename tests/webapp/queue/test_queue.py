@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.conftest import make_world, make_worker
+from tests.conftest import make_worker, make_world
 from webapp.accounts.models import GroupPolicy
 from webapp.fleet.models import Slot
 from webapp.play.models import PlaySession

@@ -1,0 +1,63 @@
+"""Shared bits of the benchmark scripts: path setup, timing, tables, machine description."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # scripts run as `python bench/x.py` from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def setup(threads: int) -> None:
+    """Fix the thread count (2 on the project machine) and keep logs quiet."""
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall seconds of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def summary(seconds: Sequence[float]) -> dict[str, float]:
+    """min / median / p95 of a list of timings, in seconds."""
+    ordered = sorted(seconds)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"min": ordered[0], "median": statistics.median(ordered), "p95": p95}
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """A GitHub-markdown table, so the output pastes straight into a README."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+
+
+def machine() -> str:
+    """One line naming the CPU, core count, torch version and thread count."""
+    cpu = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, load average {load:.2f} at start")

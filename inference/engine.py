@@ -1,0 +1,390 @@
+"""The production rollout engine: KV-cached, batched Oasis sampling for every live session.
+
+Per session it keeps the last max_frames - 1 finished latents with their actions and, per DiT
+block, the temporal keys/values of those context frames. Each denoising step then runs only the
+new frame's tokens, attending over the cache; after the last step one more pass at the context
+noise level writes the finished frame's K/V ("commit"). Until the window slides this equals the
+reference loop in sampler.py to float rounding (about 1e-6): context frames never see later
+frames (causal time attention) and their inputs stay fixed across the steps.
+
+Once the window is full, each new frame pushes the oldest out, which changes every context
+frame's hidden state in blocks >= 1. Two policies:
+- exact: recompute the context K/V once per frame (one whole-window pass), same as the reference;
+- rolling: drop the oldest slot and shift the rest one position down (re-rotating the keys), an
+  approximation whose drift bench/engine_vs_reference.py measures.
+
+All live sessions step together: the cache is one tensor per block with a row per session,
+shorter contexts are masked, and the noise comes from each session's own torch.Generator, so a
+session's frames do not depend on who else is being served. The engine is not thread-safe: drive
+it from one thread (the device's worker loop).
+
+Dimension letters: S sessions (cache rows), C/H/W latent channels, height and width, N tokens per
+frame, h heads, d head dim, L cache slots (= max_frames), A action dim.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .actions import ActionInputError, ActionSpace, InputState, get_action_space
+from .checkpoints import load_checkpoint, load_oasis_release
+from .config import EngineOptions, WorldConfig, get_preset
+from .models import Autoencoder, ConvAutoencoder, DiT, build_autoencoder, build_dit, randomize_
+from .models.dit import rotate_pairs, temporal_rope
+from .sampler import ddim_update, sigmoid_alphas_cumprod, step_levels
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Session:
+    id: str
+    generator: torch.Generator
+    latents: deque  # finished latents (C, H, W), float32, at most max_frames - 1
+    actions: deque  # their action vectors (A,)
+    input_state: InputState = field(default_factory=InputState)
+    length: int = 0  # context frames whose K/V sit in cache slots 0..length-1
+    stale: bool = True  # cache must be rebuilt from latents before the next step
+    frames: int = 0  # frames generated so far
+
+
+class Engine:
+    """Batched, KV-cached world-model rollout; step() returns one uint8 RGB frame per session."""
+
+    def __init__(self, config: WorldConfig, dit: DiT, autoencoder: Autoencoder,
+                 action_space: ActionSpace | None = None, options: EngineOptions | None = None):
+        options = options or EngineOptions()
+        if options.num_threads:
+            torch.set_num_threads(options.num_threads)  # process-wide, by design of torch
+        self.config, self.options = config, options
+        self.device, self.dtype = torch.device(options.device), getattr(torch, options.dtype)
+        self.window_mode = options.window_mode or config.sampling.window_mode
+        if self.window_mode not in ("exact", "rolling"):
+            raise ValueError(f"window_mode must be 'exact' or 'rolling', not {self.window_mode!r}")
+        self.action_space = action_space or get_action_space(config.action_space)
+        if self.action_space.dim != config.dit.external_cond_dim:
+            raise ValueError(f"action space {self.action_space.name} has {self.action_space.dim}"
+                             f" dims; the DiT takes {config.dit.external_cond_dim}")
+        self.dit = dit.to(self.device, self.dtype).eval()
+        # The decoder runs in float32 as in generate.py; it is a small share of the frame time.
+        self.autoencoder = autoencoder.to(self.device, torch.float32).eval()
+        # channels_last roughly halves a small conv decoder's time on CPU (notes, table b).
+        self._channels_last = isinstance(autoencoder, ConvAutoencoder)
+        if self._channels_last:
+            self.autoencoder = self.autoencoder.to(memory_format=torch.channels_last)
+        self.window = config.dit.max_frames
+        self.latent_shape = tuple(self.autoencoder.latent_shape)
+        self._abar = sigmoid_alphas_cumprod(config.sampling.max_noise_level).to(self.device)
+        self._levels = step_levels(config.sampling.ddim_steps, config.sampling.max_noise_level)
+        self._ctx_level = config.sampling.stabilization_level - 1
+        self._step_fn = dit.step_cached
+        if options.compile:
+            self._step_fn = torch.compile(dit.step_cached, dynamic=True, mode=options.compile_mode)
+        attn = dit.blocks[0].t_attn
+        self._head = (attn.heads, attn.to_out.in_features // attn.heads)
+        self._tokens = dit.grid[0] * dit.grid[1]
+        self._sessions: dict[str, _Session] = {}
+        self._order: list[str] = []  # session id of each cache row
+        self._cache = [self._empty_rows(0) for _ in dit.blocks]
+        self.rejections: dict[str, str] = {}  # last step's refused inputs, by session id
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str = "cpu", dtype: str = "float32",
+                        **options: Any) -> Engine:
+        """An engine serving a Reverie checkpoint (see checkpoints.save_checkpoint)."""
+        world = load_checkpoint(path)
+        opts = EngineOptions(device=device, dtype=dtype, **options)
+        return cls(world.config, world.dit, world.autoencoder, world.action_space, opts)
+
+    @classmethod
+    def from_oasis_release(cls, dit_path, vae_path, device: str = "cpu",
+                           dtype: str = "float32", **options: Any) -> Engine:
+        """An engine serving the public oasis500m.safetensors + vit-l-20.safetensors pair."""
+        config, dit, vae = load_oasis_release(dit_path, vae_path)
+        return cls(config, dit, vae, options=EngineOptions(device=device, dtype=dtype, **options))
+
+    @classmethod
+    def from_preset(cls, name: str, options: EngineOptions | None = None, seed: int = 0) -> Engine:
+        """An engine with random weights at a preset's geometry (benchmarks, tests, demos)."""
+        config = get_preset(name)
+        dit = randomize_(build_dit(config.dit), seed)
+        ae = randomize_(build_autoencoder(config.autoencoder), seed + 1)
+        return cls(config, dit, ae, options=options)
+
+    def _empty_rows(self, rows: int) -> tuple[Tensor, Tensor]:
+        heads, head_dim = self._head
+        shape = (rows, self._tokens, heads, self.window, head_dim)  # (S, N, h, L, d)
+        # Zeros, never empty(): masked slots still enter the A.V product, and 0 * NaN = NaN.
+        return (torch.zeros(shape, device=self.device, dtype=self.dtype),
+                torch.zeros(shape, device=self.device, dtype=self.dtype))
+
+    # -- sessions -------------------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[str]:
+        """Live session ids in cache-row order."""
+        return list(self._order)
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames step returns."""
+        return self.config.image_size
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """The model's actions in vector order."""
+        return tuple(f.name for f in self.action_space.fields)
+
+    def add_session(self, session_id: str, prompt_frames: Any = None,
+                    prompt_latents: Tensor | None = None, prompt_actions: Tensor | None = None,
+                    seed: int | None = None, generator: torch.Generator | None = None) -> None:
+        """Start a session from uint8 frames (P,H,W,3) or scaled latents (P,C,H,W).
+
+        prompt_actions (P, A) default to zeros, as generate.py gives the prompt frame. The noise
+        comes from generator, or a new one seeded with seed (random when both are None).
+        """
+        if session_id in self._sessions:
+            raise ValueError(f"session {session_id} is already live")
+        if (prompt_frames is None) == (prompt_latents is None):
+            raise ValueError("give exactly one of prompt_frames and prompt_latents")
+        if prompt_latents is None:
+            prompt_latents = self.encode_frames(prompt_frames)
+        latents = prompt_latents.to(self.device, torch.float32)
+        if latents.dim() != 4 or tuple(latents.shape[1:]) != self.latent_shape or not len(latents):
+            raise ValueError(f"prompt latents must be (P>=1, {self.latent_shape}), "
+                             f"got {tuple(latents.shape)}")
+        if prompt_actions is None:
+            prompt_actions = torch.zeros(len(latents), self.action_space.dim)
+        actions = torch.as_tensor(prompt_actions).to(self.device, torch.float32)
+        if actions.shape != (len(latents), self.action_space.dim):
+            raise ValueError(f"prompt actions must be ({len(latents)}, {self.action_space.dim})")
+        if generator is None:
+            generator = torch.Generator(self.device)
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(seed)
+        keep = self.window - 1
+        self._sessions[session_id] = _Session(
+            session_id, generator, deque(latents[-keep:], maxlen=keep),
+            deque(actions[-keep:], maxlen=keep))
+        self._order.append(session_id)
+        self._cache = [tuple(torch.cat((t, r)) for t, r in zip(kv, self._empty_rows(1),
+                                                              strict=True))
+                       for kv in self._cache]
+        # Prefill now, so the join costs the caller of add_session, not everyone's next frame.
+        with torch.no_grad():
+            self._rebuild_stale([self._sessions[session_id]],
+                                [(k[-1:], v[-1:]) for k, v in self._cache])  # views of the row
+        logger.info("session %s joined with %d prompt frame(s)", session_id, len(latents))
+
+    def remove_session(self, session_id: str) -> bool:
+        """Stop a session and free its cache row; False (no error) if it was not live."""
+        if self._sessions.pop(session_id, None) is None:
+            return False
+        row = self._order.index(session_id)
+        self._order.pop(row)
+        keep = torch.tensor([i for i in range(len(self._order) + 1) if i != row],
+                            device=self.device, dtype=torch.long)
+        self._cache = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in self._cache]
+        logger.info("session %s left", session_id)
+        return True
+
+    def cache_bytes_per_session(self) -> int:
+        """Bytes of K/V cache one session holds (allocated for a full window)."""
+        heads, head_dim = self._head
+        per_block = 2 * self._tokens * heads * self.window * head_dim * self.dtype.itemsize
+        return per_block * len(self._cache)
+
+    # -- frames in and out -----------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode_frames(self, frames: Any) -> Tensor:
+        """uint8 RGB (P,H,W,3) -> scaled posterior means (P,C,H,W) (resized if needed)."""
+        images = torch.as_tensor(np.asarray(frames), device=self.device)
+        if images.dim() != 4 or images.shape[-1] != 3 or images.dtype != torch.uint8:
+            raise ValueError(f"prompt frames must be uint8 (P,H,W,3), got {tuple(images.shape)}"
+                             f" {images.dtype}")
+        images = images.permute(0, 3, 1, 2).float() / 255  # (P, 3, H, W) in [0, 1]
+        size = self.config.image_size
+        if tuple(images.shape[-2:]) != size:
+            logger.info("resizing prompt from %s to %s", tuple(images.shape[-2:]), size)
+            images = F.interpolate(images, size=size, mode="bilinear", antialias=True)
+        return self.autoencoder.encode_frames(images) * self.config.scaling_factor
+
+    @torch.no_grad()
+    def decode_latents(self, latents: Tensor) -> np.ndarray:
+        """Scaled latents (S,C,H,W) -> uint8 RGB (S,H,W,3), rounded down as generate.py does."""
+        latents = latents.float() / self.config.scaling_factor
+        if self._channels_last:
+            latents = latents.contiguous(memory_format=torch.channels_last)
+        images = self.autoencoder.decode_frames(latents)
+        images = ((images + 1) / 2).clamp(0, 1)
+        frames = (images * 255).to(torch.uint8)  # truncation, like .byte() in generate.py
+        return frames.permute(0, 2, 3, 1).contiguous().cpu().numpy()  # (S, 3, H, W) -> (S, H, W, 3)
+
+    # -- stepping --------------------------------------------------------------------------
+
+    def step(self, actions: Mapping[str, Any] | None = None,
+             sessions: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+        """Advance sessions one frame (default: every live one); {session id: uint8 (H,W,3)}.
+
+        actions maps session ids to an action vector (A,) or a browser message (see
+        actions.py); a missing entry means no input. Malformed input is replaced by the no-op
+        action and recorded in self.rejections with its reason: it never fails the step.
+        """
+        ids, latents = self._advance(actions or {}, sessions)
+        if not ids:
+            return {}
+        frames = self.decode_latents(latents)  # only the new frames are decoded
+        return {sid: frames[i] for i, sid in enumerate(ids)}
+
+    def step_latents(self, actions: Mapping[str, Any] | None = None,
+                     sessions: Iterable[str] | None = None) -> dict[str, Tensor]:
+        """Like step, but returns the new scaled latents (C,H,W) and skips decoding."""
+        ids, latents = self._advance(actions or {}, sessions)
+        return {sid: latents[i] for i, sid in enumerate(ids)}
+
+    def warm(self) -> None:
+        """One throwaway frame on a scratch session (first-call allocation, compilation)."""
+        scratch = "__warm__"
+        self.add_session(scratch, prompt_latents=torch.zeros((1, *self.latent_shape)), seed=0)
+        try:
+            self.step(sessions=[scratch])
+        finally:
+            self.remove_session(scratch)
+
+    def _action_rows(self, ids: list[str], actions: Mapping[str, Any]) -> Tensor:
+        self.rejections = {}
+        rows = []
+        for sid in ids:
+            raw = actions.get(sid)
+            try:
+                if raw is None:
+                    vec = self.action_space.zeros()
+                elif isinstance(raw, Mapping):
+                    vec = self.action_space.encode(raw, self._sessions[sid].input_state)
+                else:
+                    vec = self.action_space.check_vector(raw)
+            except ActionInputError as exc:
+                logger.warning("session %s: input refused: %s", sid, exc)
+                self.rejections[sid] = str(exc)
+                vec = self.action_space.zeros()
+            rows.append(vec)
+        return torch.stack(rows).to(self.device)  # (S, A)
+
+    def _rebuild_stale(self, sessions: list[_Session], cache: list) -> None:
+        # Sessions with the same context length share one whole-window pass.
+        by_length: dict[int, list[int]] = {}
+        for row, session in enumerate(sessions):
+            if session.stale:
+                by_length.setdefault(len(session.latents), []).append(row)
+        heads, head_dim = self._head
+        for length, rows in by_length.items():
+            group = [sessions[r] for r in rows]
+            x = torch.stack([torch.stack(list(s.latents)) for s in group])  # (g, T, C, H, W)
+            a = torch.stack([torch.stack(list(s.actions)) for s in group])  # (g, T, A)
+            t = torch.full(x.shape[:2], self._ctx_level, dtype=torch.long, device=self.device)
+            kv = self.dit.prefill_kv(x.to(self.dtype), t, a)
+            index = torch.tensor(rows, device=self.device)
+            shape = (len(rows), self._tokens, heads, length, head_dim)  # (g, N, h, T, d)
+            for (k_cache, v_cache), (k, v) in zip(cache, kv, strict=True):
+                k_cache[index, :, :, :length] = k.view(shape)  # (g*N, h, T, d) -> (g, N, h, T, d)
+                v_cache[index, :, :, :length] = v.view(shape)  # same
+            for s in group:
+                s.length, s.stale = length, False
+            logger.debug("rebuilt %d-frame context for %s", length, [s.id for s in group])
+
+    def _select(self, actions: Mapping[str, Any], sessions: Iterable[str] | None) -> list[str]:
+        unknown = set(actions) - set(self._sessions)
+        if sessions is not None:
+            wanted = set(sessions)
+            unknown |= wanted - set(self._sessions)
+        if unknown:
+            raise KeyError(f"sessions that are not live: {sorted(unknown)}")
+        return list(self._order) if sessions is None else [s for s in self._order if s in wanted]
+
+    @torch.no_grad()
+    def _advance(self, actions: Mapping[str, Any],
+                 sessions: Iterable[str] | None) -> tuple[list[str], Tensor | None]:
+        ids = self._select(actions, sessions)
+        if not ids:
+            return [], None
+        a = self._action_rows(ids, actions)[:, None]  # (S, 1, A)
+        everyone = len(ids) == len(self._order)
+        index = None if everyone else torch.tensor([self._order.index(s) for s in ids],
+                                                   device=self.device)
+        # A subset works on gathered copies of its rows, written back after the commit.
+        cache = self._cache if index is None else [(k[index], v[index]) for k, v in self._cache]
+        group = [self._sessions[sid] for sid in ids]
+        self._rebuild_stale(group, cache)
+        x = self._denoise(group, cache, a)
+        if index is not None:
+            for (k, v), (k_sub, v_sub) in zip(self._cache, cache, strict=True):
+                k[index], v[index] = k_sub, v_sub
+        return ids, x[:, 0]
+
+    def _denoise(self, sessions: list[_Session], cache: list, a: Tensor) -> Tensor:
+        S = len(sessions)
+        positions = torch.tensor([s.length for s in sessions], device=self.device)
+        span = int(positions.max()) + 1
+        mask = None
+        if int(positions.min()) + 1 != span:  # ragged contexts: hide the unused slots
+            valid = torch.arange(span, device=self.device) <= positions[:, None]  # (S, span)
+            mask = valid[:, None, None].repeat_interleave(self._tokens, dim=0)  # (S*N,1,1,span)
+        noise_max = self.config.sampling.noise_abs_max
+        x = torch.stack([
+            torch.randn(self.latent_shape, generator=s.generator, device=self.device)
+            for s in sessions
+        ]).clamp(-noise_max, noise_max)[:, None]  # (S, 1, C, H, W)
+        steps = len(self._levels)
+        for k, (level, level_next) in zip(range(steps, 0, -1), self._levels, strict=True):
+            t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
+            v = self._step_fn(x.to(self.dtype), t, a, cache, positions, mask, span).float()
+            abar_next = torch.ones((), device=self.device) if k == 1 else self._abar[level_next]
+            x = ddim_update(x, v, self._abar[level], abar_next)
+        self._commit(sessions, cache, x, a, positions, mask, span)
+        return x
+
+    def _commit(self, sessions: list[_Session], cache: list, x: Tensor, a: Tensor,
+                positions: Tensor, mask: Tensor | None, span: int) -> None:
+        full = self.window - 1
+        # exact mode rebuilds a full window next frame anyway, so its commit would be wasted
+        if any(self.window_mode == "rolling" or s.length < full for s in sessions):
+            t = torch.full((len(sessions), 1), self._ctx_level, dtype=torch.long,
+                           device=self.device)
+            self._step_fn(x.to(self.dtype), t, a, cache, positions, mask, span, True)
+        slide_rows = []
+        for row, s in enumerate(sessions):
+            s.latents.append(x[row, 0])
+            s.actions.append(a[row, 0])
+            s.frames += 1
+            if s.length < full:
+                s.length += 1
+            elif self.window_mode == "exact":
+                s.stale = True
+            else:
+                slide_rows.append(row)
+        if slide_rows:
+            self._slide(cache, torch.tensor(slide_rows, device=self.device))
+
+    def _slide(self, cache: list, rows: Tensor) -> None:
+        # Rolling window: drop slot 0 and move slots 1..L-1 down one position. RoPE scores
+        # depend only on position differences, so rotating every key back by one step keeps
+        # the cache consistent with window-relative positions.
+        cos, sin = temporal_rope(self.dit.temporal_rotary_emb.freqs,
+                                 torch.tensor(-1, device=self.device))  # (d,)
+        for k_cache, v_cache in cache:
+            k_cache[rows, :, :, :-1] = rotate_pairs(k_cache[rows, :, :, 1:], cos, sin)
+            v_cache[rows, :, :, :-1] = v_cache[rows, :, :, 1:]
