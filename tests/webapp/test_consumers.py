@@ -115,32 +115,43 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_lives_on(world, own
         await comm.disconnect()
 
 
-async def test_the_play_socket_tracks_the_connection_and_reports_the_end(world, owner):
+async def start_session(world, owner):
     await sync_to_async(make_worker)(world.pool, 1)
     ticket = await sync_to_async(services.join)(owner, world)
     await sync_to_async(ticket.refresh_from_db)()
-    session = await sync_to_async(confirm)(ticket)
+    return await sync_to_async(confirm)(ticket)
+
+
+async def test_the_play_socket_counts_open_pages_for_the_grace_period(world, owner):
+    session = await start_session(world, owner)
     comm = await communicator(f"/ws/play/{session.public_id}/", owner)
     await comm.connect()
     try:
         status = await receive_type(comm, "status")
         assert status["state"] == PlaySession.State.STARTING
         await sync_to_async(session.refresh_from_db)()
-        assert session.client_connected
+        assert session.client_connections == 1
+    finally:
+        await comm.disconnect()
+    await sync_to_async(session.refresh_from_db)()
+    assert session.client_connections == 0 and session.disconnected_at is not None
+
+
+async def test_the_play_socket_reports_why_the_session_ended(world, owner):
+    session = await start_session(world, owner)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
         await sync_to_async(end_session)(session, PlaySession.EndReason.ADMIN_ENDED)
         ended = await receive_type(comm, "ended")
         assert ended["label"] == "ended by operator"
     finally:
         await comm.disconnect()
-    await sync_to_async(session.refresh_from_db)()
-    assert session.disconnected_at is None or not session.client_connected
 
 
 async def test_an_outsider_cannot_join_someone_elses_session(world, owner, outsider):
-    await sync_to_async(make_worker)(world.pool, 1)
-    ticket = await sync_to_async(services.join)(owner, world)
-    await sync_to_async(ticket.refresh_from_db)()
-    session = await sync_to_async(confirm)(ticket)
+    session = await start_session(world, owner)
     comm = await communicator(f"/ws/play/{session.public_id}/", outsider)
     connected, code = await comm.connect()
     await comm.disconnect()

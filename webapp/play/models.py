@@ -46,7 +46,8 @@ class PlaySession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     last_input_at = models.DateTimeField(null=True, blank=True)
-    client_connected = models.BooleanField(default=False)
+    # Open play pages (a player may have two tabs); zero starts the disconnect grace period.
+    client_connections = models.PositiveIntegerField(default=0)
     disconnected_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)

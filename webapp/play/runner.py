@@ -65,7 +65,7 @@ def end_reason(session: PlaySession, now) -> str | None:
     idle_for = (now - (session.last_input_at or session.started_at)).total_seconds()
     if idle_for >= session.pool.idle_seconds:
         return PlaySession.EndReason.IDLE
-    if not session.client_connected:
+    if session.client_connections == 0:
         gone_since = session.disconnected_at or session.started_at
         if (now - gone_since).total_seconds() >= session.pool.disconnect_grace_seconds:
             return PlaySession.EndReason.DISCONNECTED
@@ -96,6 +96,8 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     if session is None:
         return None
     loop = process.loop
+    # The page learns its deadline before the first frame arrives.
+    notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
         feed = loop.add(session_id, prompt_frames(session))
     except Exception:
@@ -103,7 +105,6 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
         end_session(session, PlaySession.EndReason.ERROR)
         return PlaySession.EndReason.ERROR
     feed.sinks.append(PreviewSink(session_id))
-    notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
         return _supervise(session, process, feed)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from webapp import notify
@@ -89,7 +90,10 @@ def record_input(session: PlaySession) -> None:
 
 
 def record_connection(session: PlaySession, connected: bool) -> None:
-    """Mark the player's page as there or gone; the runner ends it after the grace period."""
-    update = {"client_connected": connected}
-    update["disconnected_at"] = None if connected else timezone.now()
-    PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(**update)
+    """Count the player's open pages; when the last one goes, the grace period starts."""
+    live = PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES)
+    if connected:
+        live.update(client_connections=F("client_connections") + 1, disconnected_at=None)
+        return
+    live.filter(client_connections__gt=0).update(client_connections=F("client_connections") - 1)
+    live.filter(client_connections=0).update(disconnected_at=timezone.now())

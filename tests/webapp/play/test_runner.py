@@ -125,3 +125,13 @@ def test_worker_shutdown_ends_sessions_and_tells_why(world, owner, process):
     session.refresh_from_db()
     assert session.end_reason == PlaySession.EndReason.WORKER_SHUTDOWN
     assert not Slot.objects.filter(worker=process.worker).exists()
+
+
+def test_a_second_tab_closing_does_not_start_the_grace_period(world, owner, process):
+    session = start_session(world, owner, disconnect_grace_seconds=1, session_seconds=3)
+    record_connection(session, True)
+    record_connection(session, True)
+    record_connection(session, False)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    assert result["reason"] == PlaySession.EndReason.TIME_UP
