@@ -71,3 +71,15 @@ def outsider(make_user):
 @pytest.fixture
 def prompt():
     return np.zeros((1, 64, 64, 3), dtype=np.uint8)
+
+
+def confirmed_session(world, user, worker=None):
+    """Put the player straight onto a slot (a new single-slot worker unless one is given)."""
+    from webapp.play.services import confirm
+    from webapp.queue import services
+
+    if worker is None:
+        make_worker(world.pool, slots=1)
+    ticket = services.join(user, world)
+    ticket.refresh_from_db()
+    return confirm(ticket)

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async as sync_to_async  # closes its co
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from tests.conftest import make_worker
+from tests.conftest import confirmed_session, make_worker
 from webapp.asgi import application
 from webapp.play.models import PlaySession
 from webapp.play.services import confirm, end_session
@@ -116,10 +116,7 @@ async def test_bad_messages_get_a_clear_error_and_the_socket_lives_on(world, own
 
 
 async def start_session(world, owner):
-    await sync_to_async(make_worker)(world.pool, 1)
-    ticket = await sync_to_async(services.join)(owner, world)
-    await sync_to_async(ticket.refresh_from_db)()
-    return await sync_to_async(confirm)(ticket)
+    return await sync_to_async(confirmed_session)(world, owner)
 
 
 async def test_the_play_socket_counts_open_pages_for_the_grace_period(world, owner):

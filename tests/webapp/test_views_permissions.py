@@ -3,8 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.conftest import make_worker
-from webapp.play.services import confirm
+from tests.conftest import confirmed_session, make_worker
 from webapp.queue import services
 from webapp.queue.models import Ticket
 
@@ -43,10 +42,7 @@ def test_an_outsider_gets_404_for_someone_elses_ticket(client, owner, outsider, 
 
 
 def test_an_outsider_cannot_see_or_end_someone_elses_session(client, owner, outsider, world):
-    make_worker(world.pool, slots=1)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    session = confirm(ticket)
+    session = confirmed_session(world, owner)
     client.force_login(outsider)
     assert client.get(reverse("play-session", args=[session.public_id])).status_code == 404
     assert client.post(reverse("play-leave", args=[session.public_id])).status_code == 404

@@ -3,10 +3,9 @@
 import pytest
 from django.urls import reverse
 
-from tests.conftest import make_worker
+from tests.conftest import confirmed_session, make_worker
 from webapp.fleet.models import GpuPool, Worker
 from webapp.play.models import PlaySession
-from webapp.play.services import confirm
 from webapp.queue import services
 from webapp.queue.models import Ticket
 
@@ -27,10 +26,7 @@ def act(client, model, action, pks):
 
 
 def test_the_pool_list_shows_capacity_and_utilisation(client, operator, world, owner):
-    make_worker(world.pool, slots=2)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    confirm(ticket)
+    confirmed_session(world, owner, worker=make_worker(world.pool, slots=2))
     client.force_login(operator)
     page = client.get(reverse("admin:fleet_gpupool_changelist"))
     assert b"1/2 (50%)" in page.content
@@ -51,9 +47,7 @@ def test_draining_a_pool_stops_new_offers_and_enabling_resumes(client, operator,
 def test_a_draining_worker_keeps_its_sessions_but_gets_no_new_players(
         client, operator, world, owner, make_user):
     worker = make_worker(world.pool, slots=2)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    session = confirm(ticket)
+    session = confirmed_session(world, owner, worker=worker)
     client.force_login(operator)
     act(client, Worker, "drain", [worker.pk])
     newcomer = services.join(make_user(), world)
@@ -67,10 +61,7 @@ def test_a_draining_worker_keeps_its_sessions_but_gets_no_new_players(
 
 
 def test_ending_a_session_records_the_operator(client, operator, world, owner):
-    make_worker(world.pool, slots=1)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    session = confirm(ticket)
+    session = confirmed_session(world, owner)
     client.force_login(operator)
     act(client, PlaySession, "end_sessions", [session.pk])
     session.refresh_from_db()

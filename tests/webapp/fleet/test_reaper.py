@@ -3,11 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import make_worker
+from tests.conftest import confirmed_session, make_worker
 from webapp.fleet.models import Slot, Worker
 from webapp.fleet.services import heartbeat, reap_workers
 from webapp.play.models import PlaySession
-from webapp.play.services import confirm
 from webapp.queue import services
 from webapp.queue.models import Ticket
 
@@ -21,9 +20,7 @@ def silence(worker, seconds):
 
 def test_a_silent_worker_is_reaped_and_its_players_get_a_front_pass(world, owner, make_user):
     worker = make_worker(world.pool, slots=2)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    session = confirm(ticket)
+    session = confirmed_session(world, owner, worker=worker)
     waiting = services.join(make_user(), world)
     waiting.refresh_from_db()
     assert waiting.state == Ticket.State.OFFERED
@@ -43,9 +40,7 @@ def test_a_silent_worker_is_reaped_and_its_players_get_a_front_pass(world, owner
 
 def test_the_front_pass_puts_the_player_ahead_once(world, owner, make_user):
     worker = make_worker(world.pool, slots=1)
-    ticket = services.join(owner, world)
-    ticket.refresh_from_db()
-    session = confirm(ticket)
+    session = confirmed_session(world, owner, worker=worker)
     others = [services.join(make_user(), world) for _ in range(2)]
     silence(worker, 60)
     reap_workers()
