@@ -170,6 +170,10 @@ SESSION_DISCONNECT_GRACE = env_int("SESSION_DISCONNECT_GRACE", 20)
 DAILY_SESSIONS = env_int("DAILY_SESSIONS", 20)
 DAILY_MINUTES = env_int("DAILY_MINUTES", 60)
 
+WORLD_UPLOAD_MAX_BYTES = env_int("WORLD_UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+WORLD_UPLOADS_PER_USER = env_int("WORLD_UPLOADS_PER_USER", 10)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WORLD_UPLOAD_MAX_BYTES + 1024 * 1024
+
 # --- Fleet -----------------------------------------------------------------------------------
 WORKER_POOL = env_str("WORKER_POOL", "default")
 WORKER_SLOTS = env_int("WORKER_SLOTS", 0)  # 0: take the pool's slots_per_worker

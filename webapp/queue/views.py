@@ -22,7 +22,7 @@ def _own_ticket(request, ticket_id) -> Ticket:
 @login_required
 @require_POST
 def join(request, slug):
-    world = get_object_or_404(World, slug=slug, listed=True)
+    world = get_object_or_404(World.playable_by(request.user), slug=slug)
     try:
         ticket = services.join(request.user, world)
     except (services.QueueError, LimitReached) as exc:

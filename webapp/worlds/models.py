@@ -6,6 +6,7 @@ import hashlib
 import uuid
 
 from django.db import models
+from django.utils import timezone
 
 
 class World(models.Model):
@@ -18,6 +19,10 @@ class World(models.Model):
     pool = models.ForeignKey("fleet.GpuPool", on_delete=models.PROTECT, related_name="worlds")
     thumbnail_png = models.BinaryField(editable=False)
     listed = models.BooleanField(default=True)
+    # Set for a player's own uploaded world: only its owner sees it and can play it.
+    owner = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="worlds")
+    created_at = models.DateTimeField(default=timezone.now)
     sort_order = models.IntegerField(default=0)
 
     class Meta:
@@ -25,6 +30,12 @@ class World(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def playable_by(cls, user) -> models.QuerySet[World]:
+        """Listed worlds plus the player's own uploads."""
+        mine = models.Q(owner=user) if user.is_authenticated else models.Q(pk__in=[])
+        return cls.objects.filter(models.Q(listed=True) | mine)
 
     def thumbnail_etag(self) -> str:
         return hashlib.sha256(bytes(self.thumbnail_png)).hexdigest()[:16]
