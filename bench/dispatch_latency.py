@@ -1,7 +1,7 @@
 """Dispatch latency: from a slot freeing to the next player's page being asked to confirm.
 
 Measures the real path: a session ends (database), the freed slot is claimed for the next
-ticket, and the "ticket.offered" event arrives through the Redis channel layer on the ticket's
+ticket, and the "offered" change event arrives through the Redis channel layer on the ticket's
 group, where the player's websocket listens. Two variants run in one go:
 
   inline  dispatch runs on commit of the transaction that freed the slot (what Reverie does)
@@ -126,7 +126,7 @@ async def one_trial(world, n: int, phase: float = 0.0) -> float:
     await sync_to_async(end_and_clean)(session)
     while True:
         message = await asyncio.wait_for(layer.receive(channel), timeout=30)
-        if message["type"] == "ticket.offered":
+        if message["type"] == "ticket.changed" and message["change"] == "offered":
             latency = time.perf_counter() - started
             break
     await layer.group_discard(notify.ticket_group(nxt.public_id), channel)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, register
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
 
@@ -13,7 +13,8 @@ def check_settings(app_configs, **kwargs):
     problems = []
     public = not settings.DEBUG and set(settings.ALLOWED_HOSTS) - LOCAL_HOSTS
     if public and settings.SECRET_KEY.startswith("reverie-insecure"):
-        problems.append(Warning("SECRET_KEY is the embedded development key", id="reverie.W001"))
+        problems.append(Error("SECRET_KEY is the embedded development key; set SECRET_KEY",
+                              id="reverie.E005"))
     if settings.SESSION_IDLE_WARNING_SECONDS >= settings.SESSION_IDLE_SECONDS:
         problems.append(
             Error("SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS",
@@ -26,6 +27,7 @@ def check_settings(app_configs, **kwargs):
         )
     if not isinstance(settings.ICE_SERVERS, list):
         problems.append(Error("ICE_SERVERS must be a JSON list", id="reverie.E003"))
-    if not 0.0 <= settings.QUEUE_PRIORITY_SHARE <= 1.0:
-        problems.append(Error("QUEUE_PRIORITY_SHARE must be within 0..1", id="reverie.E004"))
+    if not 0.0 <= settings.QUEUE_PRIORITY_SHARE <= 0.95:
+        problems.append(Error("QUEUE_PRIORITY_SHARE must be within 0..0.95 so the normal tier "
+                              "never starves", id="reverie.E004"))
     return problems

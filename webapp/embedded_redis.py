@@ -2,27 +2,54 @@
 
 The server is daemonised on a loopback port and reused by every process of the service (web,
 workers, beat, tests), so the embedded setup runs the same code paths as production: Celery and
-channels-redis talk to a real Redis either way.
+channels-redis talk to a real Redis either way. Each data directory gets its own port and a
+password kept inside it, so two checkouts (or two users) on one machine never share a server.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import socket
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+PORT_BASE = 16379
+PORT_SPREAD = 2000
 
-def _answers_ping(port: int) -> bool:
+
+def default_port(data_dir: Path) -> int:
+    """A port that depends on the data directory, so checkouts do not collide."""
+    return PORT_BASE + zlib.crc32(str(data_dir.resolve()).encode()) % PORT_SPREAD
+
+
+def _password(data_dir: Path) -> str:
+    path = data_dir / "password"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _command(port: int, password: str, line: bytes) -> bytes:
+    """Send one command after AUTH; returns the reply to it (empty when nobody listens)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            conn.sendall(b"AUTH " + password.encode() + b"\r\n" + line + b"\r\n")
+            reply = b""
+            while reply.count(b"\r\n") < 2:
+                chunk = conn.recv(64)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply.split(b"\r\n")[1] if b"\r\n" in reply else reply
     except OSError:
-        return False
+        return b""
 
 
 def _redis_executable() -> str:
@@ -33,13 +60,14 @@ def _redis_executable() -> str:
 
 def ensure_embedded_redis(data_dir: Path, port: int) -> str:
     """Return the URL of the embedded Redis, starting it if it is not running yet."""
-    url = f"redis://127.0.0.1:{port}/0"
-    if _answers_ping(port):
+    password = _password(data_dir)
+    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    if _command(port, password, b"PING").startswith(b"+PONG"):
         return url
-    data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         _redis_executable(),
         "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
+        "--requirepass", password,
         "--dir", str(data_dir), "--pidfile", str(data_dir / "redis.pid"),
         "--logfile", str(data_dir / "redis.log"),
         # Tickets and sessions live in the database; Redis only carries messages.
@@ -47,20 +75,15 @@ def ensure_embedded_redis(data_dir: Path, port: int) -> str:
     ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
-    while not _answers_ping(port):
+    while not _command(port, password, b"PING").startswith(b"+PONG"):
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"embedded Redis did not start on port {port}; see {data_dir}/redis.log")
         time.sleep(0.05)
-    logger.info("started embedded Redis on %s", url)
+    logger.info("started embedded Redis on 127.0.0.1:%d", port)
     return url
 
 
-def stop_embedded_redis(port: int) -> None:
+def stop_embedded_redis(data_dir: Path, port: int) -> None:
     """Ask the embedded Redis to shut down (used by the launcher on Ctrl-C)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-            conn.sendall(b"SHUTDOWN NOSAVE\r\n")
-            conn.recv(16)
-    except OSError:
-        pass
+    _command(port, _password(data_dir), b"SHUTDOWN NOSAVE")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
@@ -36,6 +37,13 @@ def env_float(name: str, default: float) -> float:
     return float(env_str(name, str(default)))
 
 
+def redis_url_with_db(url: str, db_offset: int) -> str:
+    """The same Redis with the database number moved by `db_offset` (redis://h:p/0 -> /1)."""
+    parts = urlsplit(url)
+    db = int(parts.path.lstrip("/") or 0) + db_offset
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -45,7 +53,7 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 (DATA_DIR / "static").mkdir(exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
-# An embedded default key is fine for the laptop setup; check `reverie.W001` warns when it is
+# An embedded default key is fine for the laptop setup; check `reverie.E005` refuses it when it is
 # used with DEBUG off and a non-local ALLOWED_HOSTS.
 SECRET_KEY = env_str("SECRET_KEY", "reverie-insecure-development-key-change-me")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -113,15 +121,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 30,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-reverie.sqlite3")}
+    # One file per test run, so two runs in one checkout never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-reverie-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, Celery broker, cache ------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
+EMBEDDED_REDIS_DIR = DATA_DIR / "redis"
+EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 0)  # 0: derived from DATA_DIR
 if not REDIS_URL:
-    from webapp.embedded_redis import ensure_embedded_redis
+    from webapp.embedded_redis import default_port, ensure_embedded_redis
 
-    REDIS_URL = ensure_embedded_redis(DATA_DIR / "redis", env_int("EMBEDDED_REDIS_PORT", 6399))
+    EMBEDDED_REDIS_PORT = EMBEDDED_REDIS_PORT or default_port(DATA_DIR)
+    REDIS_URL = ensure_embedded_redis(EMBEDDED_REDIS_DIR, EMBEDDED_REDIS_PORT)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -129,10 +141,13 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNEL_PREFIX", "reverie")},
     }
 }
+# The cache (rate-limit counters) lives in the next database number, so clearing it never
+# touches Celery's queues or the channel layer.
+CACHE_URL = env_str("CACHE_URL", "") or redis_url_with_db(REDIS_URL, 1)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": env_str("CACHE_PREFIX", "reverie"),
     }
 }
@@ -183,9 +198,19 @@ WORKER_RUNTIME = env_str("WORKER_RUNTIME", "inference.placeholder.PlaceholderRun
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
 DEFAULT_CHECKPOINT = env_str("DEFAULT_CHECKPOINT", "")
 
-# --- WebRTC ----------------------------------------------------------------------------------
+# --- WebRTC / streaming ----------------------------------------------------------------------
 # JSON list of RTCIceServer dicts; empty by default so nothing is contacted unasked.
 ICE_SERVERS = json.loads(env_str("ICE_SERVERS", "[]"))
+# Addresses a worker offers as ICE host candidates; empty: every interface except loopback
+# (aioice's choice). "127.0.0.1" is the loopback-only mode for tests and a laptop: the worker
+# then also ignores the page's non-loopback candidates, so no packet leaves 127.0.0.0/8.
+WEBRTC_HOST_ADDRESSES = env_list("WEBRTC_HOST_ADDRESSES", "")
+# Video bitrate bounds (bits/s) the encoder adapts within, and where it starts.
+WEBRTC_MIN_BITRATE = env_int("WEBRTC_MIN_BITRATE", 150_000)
+WEBRTC_START_BITRATE = env_int("WEBRTC_START_BITRATE", 600_000)
+WEBRTC_MAX_BITRATE = env_int("WEBRTC_MAX_BITRATE", 1_500_000)
+# Small model pictures are upscaled by whole pixels until the short side reaches this.
+WEBRTC_VIDEO_MIN_SIDE = env_int("WEBRTC_VIDEO_MIN_SIDE", 256)
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -199,11 +224,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic tasks expire after one period: a control worker that was down does not come back
+# to a pile of stale copies.
 CELERY_BEAT_SCHEDULE = {
-    "reap-workers": {"task": "webapp.fleet.tasks.reap_workers", "schedule": REAPER_INTERVAL},
-    "expire-tickets": {"task": "webapp.queue.tasks.expire_tickets", "schedule": 2.0},
-    "dispatch-all": {"task": "webapp.queue.tasks.dispatch_all", "schedule": 5.0},
-    "end-overdue-sessions": {"task": "webapp.play.tasks.end_overdue_sessions", "schedule": 5.0},
+    name: {"task": task, "schedule": period, "options": {"expires": period}}
+    for name, task, period in [
+        ("reap-workers", "webapp.fleet.tasks.reap_workers", REAPER_INTERVAL),
+        ("expire-tickets", "webapp.queue.tasks.expire_tickets", 2.0),
+        ("dispatch-all", "webapp.queue.tasks.dispatch_all", 5.0),
+        ("end-overdue-sessions", "webapp.play.tasks.end_overdue_sessions", 5.0),
+    ]
 }
 
 # --- Static, media, i18n ----------------------------------------------------------------------

@@ -14,6 +14,8 @@ class GpuPoolAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "device_kind", "enabled", "draining", "live_capacity",
                     "utilisation", "waiting")
     prepopulated_fields = {"slug": ("name",)}
+    # State changes go through the actions, which also take back outstanding offers.
+    readonly_fields = ("enabled", "draining")
     actions = ["drain", "enable", "disable"]
 
     @admin.display(description="live slots")
@@ -33,19 +35,20 @@ class GpuPoolAdmin(admin.ModelAdmin):
     def waiting(self, pool):
         return Ticket.objects.filter(pool=pool, state=Ticket.State.WAITING).count()
 
-    @admin.action(description="Drain: finish current sessions, take no new ones")
+    @admin.action(description="Drain: finish current sessions, take no new ones",
+                  permissions=["change"])
     def drain(self, request, queryset):
         for pool in queryset:
             services.set_pool_state(pool, draining=True)
         messages.info(request, f"Draining {queryset.count()} pool(s).")
 
-    @admin.action(description="Enable: take new players")
+    @admin.action(description="Enable: take new players", permissions=["change"])
     def enable(self, request, queryset):
         for pool in queryset:
             services.set_pool_state(pool, enabled=True, draining=False)
         messages.info(request, f"Enabled {queryset.count()} pool(s).")
 
-    @admin.action(description="Disable: take no new players")
+    @admin.action(description="Disable: take no new players", permissions=["change"])
     def disable(self, request, queryset):
         for pool in queryset:
             services.set_pool_state(pool, enabled=False)
@@ -80,12 +83,13 @@ class WorkerAdmin(admin.ModelAdmin):
     def busy_slots(self, worker):
         return worker.slots.filter(session__isnull=False).count()
 
-    @admin.action(description="Drain: finish current sessions, take no new ones")
+    @admin.action(description="Drain: finish current sessions, take no new ones",
+                  permissions=["change"])
     def drain(self, request, queryset):
         for worker in queryset:
             services.set_draining(worker, True)
 
-    @admin.action(description="Enable: take new sessions again")
+    @admin.action(description="Enable: take new sessions again", permissions=["change"])
     def enable(self, request, queryset):
         for worker in queryset:
             services.set_draining(worker, False)

@@ -6,6 +6,8 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -60,7 +62,9 @@ class GpuPool(models.Model):
     codec = models.CharField(max_length=8, choices=Codec.choices, default=Codec.VP8)
     priority_share = models.FloatField(
         default=default_priority_share,
-        help_text="share of offers that go to the priority tier while both tiers wait",
+        # Below 1, so the normal tier keeps moving however many priority players wait.
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.95)],
+        help_text="share of offers that go to the priority tier while both tiers wait (0-0.95)",
     )
     enabled = models.BooleanField(default=True)
     draining = models.BooleanField(default=False)
@@ -70,6 +74,15 @@ class GpuPool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        longest = self.session_seconds + self.disconnect_grace_seconds
+        if longest >= settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+            raise ValidationError({"session_seconds": (
+                "Sessions this long outlast the broker's visibility timeout "
+                "(CELERY_VISIBILITY_TIMEOUT); the task would be delivered twice.")})
+        if self.idle_warning_seconds >= self.idle_seconds:
+            raise ValidationError({"idle_warning_seconds": "Must be below the idle timeout."})
 
     def live_slots(self) -> models.QuerySet[Slot]:
         """Slots of workers that are ready and heard from recently."""

@@ -67,37 +67,40 @@ def set_draining(worker: Worker, draining: bool) -> None:
 
 def _return_offers(slots) -> None:
     """Tickets offered on these slots go back to waiting, keeping their place in line."""
-    from webapp.queue.models import Ticket
+    from webapp.queue.services import return_to_line
 
-    for slot in slots.filter(ticket__isnull=False).select_related("ticket"):
-        ticket = slot.ticket
-        Slot.objects.filter(pk=slot.pk).update(ticket=None)
-        Ticket.objects.filter(pk=ticket.pk, state=Ticket.State.OFFERED).update(
-            state=Ticket.State.WAITING, offered_at=None, offer_expires_at=None
-        )
-        notify.send(notify.ticket_group(ticket.public_id), "ticket.returned")
+    for slot in slots.filter(ticket__isnull=False).select_related("ticket__pool"):
+        return_to_line(slot.ticket)
 
 
-def retire_worker(worker: Worker, state: str, reason: str) -> bool:
-    """Mark a worker stopped or lost (once), end its sessions and remove its slots."""
+def retire_worker(worker: Worker, state: str, reason: str, stale_before=None) -> bool:
+    """Mark a worker stopped or lost (once), end its sessions and remove its slots.
+
+    No transaction spans the steps: each takes its rows in the shared order (ticket, then
+    slot), so retiring never deadlocks with a confirm. Once the state change commits,
+    dispatch and confirm refuse this worker's slots; an offer that raced in just before is
+    returned to the line by the orphan sweep after the slots are gone.
+    """
     from webapp.play.services import end_session
     from webapp.queue.dispatch import dispatch_pool
+    from webapp.queue.services import return_orphaned_offers
 
-    with transaction.atomic():
-        changed = Worker.objects.filter(pk=worker.pk).exclude(
-            state__in=[Worker.State.LOST, Worker.State.STOPPED]
-        ).update(state=state)
-        if changed != 1:
-            return False
-        slots = Slot.objects.filter(worker=worker)
-        _return_offers(slots)
-        for session in PlaySession.objects.filter(worker=worker, state__in=PlaySession.LIVE_STATES):
-            end_session(session, reason)
-        slots.delete()
-        notify.queue_changed(worker.pool.public_id)
+    claim = Worker.objects.filter(pk=worker.pk).exclude(
+        state__in=[Worker.State.LOST, Worker.State.STOPPED])
+    if stale_before is not None:
+        # A heartbeat that landed since the reaper looked saves the worker.
+        claim = claim.filter(last_heartbeat__lt=stale_before)
+    if claim.update(state=state) != 1:
+        return False
+    slots = Slot.objects.filter(worker=worker)
+    _return_offers(slots)
+    for session in PlaySession.objects.filter(worker=worker, state__in=PlaySession.LIVE_STATES):
+        end_session(session, reason)
+    slots.delete()
+    return_orphaned_offers()
     logger.warning("worker %s retired as %s", worker.public_id, state)
-    pool = worker.pool
-    transaction.on_commit(lambda: dispatch_pool(pool))
+    notify.queue_changed(worker.pool.public_id)
+    dispatch_pool(worker.pool)
     return True
 
 
@@ -109,7 +112,8 @@ def reap_workers(now=None) -> list[Worker]:
         state__in=[Worker.State.LOST, Worker.State.STOPPED]
     )
     return [w for w in silent if retire_worker(w, Worker.State.LOST,
-                                               PlaySession.EndReason.WORKER_LOST)]
+                                               PlaySession.EndReason.WORKER_LOST,
+                                               stale_before=cutoff)]
 
 
 def set_pool_state(pool: GpuPool, *, enabled: bool | None = None,

@@ -13,6 +13,7 @@ import threading
 from django.conf import settings
 
 from inference.runtime import WorldRuntime, load_runtime
+from streaming.peer import StreamingLoop
 from webapp.fleet import services
 from webapp.fleet.models import GpuPool, Worker
 from webapp.play.device_loop import DeviceLoop
@@ -29,7 +30,11 @@ def current() -> WorkerProcess | None:
 
 
 class WorkerProcess:
-    """Owns the Worker row, the runtime, the device loop and the heartbeat thread."""
+    """Owns the Worker row, the runtime, the device loop, the streaming loop and the heartbeat.
+
+    Threads: the device loop steps the runtime; the streaming loop (asyncio) runs every peer
+    connection and signalling listener; one Celery thread per slot supervises a session.
+    """
 
     def __init__(self, pool: GpuPool, slot_count: int, runtime_path: str, version: str = ""):
         self.pool = pool
@@ -39,6 +44,7 @@ class WorkerProcess:
         self.worker: Worker | None = None
         self.runtime: WorldRuntime | None = None
         self.loop: DeviceLoop | None = None
+        self.streaming: StreamingLoop | None = None
         self.shutting_down = threading.Event()
         self._heartbeat_thread = threading.Thread(
             target=self._beat, name="worker-heartbeat", daemon=True
@@ -52,6 +58,8 @@ class WorkerProcess:
         options = {"checkpoint": self.pool.checkpoint, "device": self.pool.device_kind}
         self.runtime = load_runtime(self.runtime_path, **options)
         self.runtime.warm()
+        self.streaming = StreamingLoop()
+        self.streaming.start()
         self.loop = DeviceLoop(self.runtime, self.pool.frame_rate)
         self.loop.start()
         _current = self
@@ -68,6 +76,9 @@ class WorkerProcess:
                                    PlaySession.EndReason.WORKER_SHUTDOWN)
         if self.loop is not None:
             self.loop.shutdown()
+        if self.streaming is not None:
+            # Runners close their own peers as their sessions end; this catches the rest.
+            self.streaming.shutdown()
         if self._heartbeat_thread.is_alive():
             self._heartbeat_thread.join(timeout=5)
         _current = None

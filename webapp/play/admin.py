@@ -42,7 +42,8 @@ class PlaySessionAdmin(admin.ModelAdmin):
             return "-"
         return f"{int(left) // 60}:{int(left) % 60:02d}"
 
-    @admin.action(description="End the session (the player sees 'ended by operator')")
+    @admin.action(description="End the session (the player sees 'ended by operator')",
+                  permissions=["change"])
     def end_sessions(self, request, queryset):
         ended = sum(services.end_session(s, PlaySession.EndReason.ADMIN_ENDED) for s in queryset)
         messages.info(request, f"Ended {ended} session(s).")

@@ -18,11 +18,21 @@ def start_of_today(now: datetime | None = None) -> datetime:
     return timezone.make_aware(datetime.combine(now.date(), time.min), now.tzinfo)
 
 
+# Sessions the player did not end and could not help: they do not use up the day's count.
+NOT_THE_PLAYERS_DOING = (
+    PlaySession.EndReason.WORKER_LOST,
+    PlaySession.EndReason.WORKER_SHUTDOWN,
+    PlaySession.EndReason.ERROR,
+)
+
+
 def usage_today(user, now=None) -> tuple[int, float]:
-    """Sessions started today and seconds played today."""
+    """Sessions counted today and seconds played today (minutes count whatever ended them)."""
     now = now or timezone.now()
-    sessions = PlaySession.objects.filter(user=user, created_at__gte=start_of_today(now))
-    return sessions.count(), sum(s.played_seconds(now) for s in sessions)
+    sessions = list(PlaySession.objects.filter(user=user, created_at__gte=start_of_today(now)))
+    counted = [s for s in sessions
+               if s.started_at is not None and s.end_reason not in NOT_THE_PLAYERS_DOING]
+    return len(counted), sum(s.played_seconds(now) for s in sessions)
 
 
 def remaining_seconds(user, now=None) -> float:

@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp import notify
-from webapp.fleet.models import Slot
+from webapp.fleet.models import Slot, Worker
 from webapp.play import limits
 from webapp.play.models import PlaySession, front_pass_deadline
 from webapp.queue.models import Ticket
@@ -21,9 +21,17 @@ class ConfirmError(Exception):
     """The offer can no longer be taken; the message is shown to the player."""
 
 
+class _SlotGone(Exception):
+    """The reserved slot vanished (its worker was reaped) between offer and confirm."""
+
+
 def confirm(ticket: Ticket) -> PlaySession:
-    """Turn an offered ticket into a session on its reserved slot and hand it to that worker."""
-    from webapp.queue.services import end_ticket
+    """Turn an offered ticket into a session on its reserved slot and hand it to that worker.
+
+    Locks in the order every other path uses, ticket then slot, so confirm can neither deadlock
+    with a drain or the reaper nor start a session on a slot that was taken back.
+    """
+    from webapp.queue.services import end_ticket, return_to_line
 
     try:
         allowed = limits.remaining_seconds(ticket.user)
@@ -31,28 +39,51 @@ def confirm(ticket: Ticket) -> PlaySession:
         end_ticket(ticket, Ticket.State.REFUSED)
         raise ConfirmError(str(exc)) from exc
     now = timezone.now()
-    with transaction.atomic():
-        taken = Ticket.objects.filter(
-            pk=ticket.pk, state=Ticket.State.OFFERED, offer_expires_at__gte=now
-        ).update(state=Ticket.State.CONFIRMED, ended_at=now)
-        if taken != 1:
-            raise ConfirmError("This offer has expired; join the queue again.")
-        slot = Slot.objects.select_related("worker").get(ticket=ticket)
-        session = PlaySession.objects.create(
-            user=ticket.user, world=ticket.world, pool=ticket.pool, worker=slot.worker,
-            ticket=ticket, slot_index=slot.index,
-            allowed_seconds=int(min(ticket.pool.session_seconds, allowed)),
-        )
-        Slot.objects.filter(pk=slot.pk, ticket=ticket).update(ticket=None, session=session)
-        queue_name = slot.worker.queue_name
-        logger.info("session %s confirmed on %s", session.public_id, queue_name)
-        notify.queue_changed(ticket.pool.public_id)
+    try:
+        with transaction.atomic():
+            taken = Ticket.objects.filter(
+                pk=ticket.pk, state=Ticket.State.OFFERED, offer_expires_at__gte=now
+            ).update(state=Ticket.State.CONFIRMED, ended_at=now)
+            if taken != 1:
+                raise ConfirmError(_why_not_offered(ticket))
+            session = _start_on_reserved_slot(ticket, allowed)
+    except _SlotGone:
+        return_to_line(ticket)
+        raise ConfirmError(
+            "Your slot went away with its worker; you keep your place in line.") from None
+    return session
 
-        from webapp.play.tasks import run_play_session
 
-        transaction.on_commit(
-            lambda: run_play_session.apply_async(args=[str(session.public_id)], queue=queue_name)
-        )
+def _why_not_offered(ticket: Ticket) -> str:
+    ticket.refresh_from_db()
+    if ticket.state == Ticket.State.WAITING:
+        return "That slot was withdrawn; you keep your place in line."
+    return "This offer has expired; join the queue again."
+
+
+def _start_on_reserved_slot(ticket: Ticket, allowed: float) -> PlaySession:
+    live_worker = [Worker.State.READY, Worker.State.DRAINING]
+    slot = (Slot.objects.select_for_update(of=("self",)).select_related("worker")
+            .filter(ticket=ticket, worker__state__in=live_worker).first())
+    if slot is None:
+        raise _SlotGone
+    session = PlaySession.objects.create(
+        user=ticket.user, world=ticket.world, pool=ticket.pool, worker=slot.worker,
+        ticket=ticket, slot_index=slot.index,
+        allowed_seconds=int(min(ticket.pool.session_seconds, allowed)),
+    )
+    if Slot.objects.filter(pk=slot.pk, ticket=ticket).update(ticket=None, session=session) != 1:
+        raise _SlotGone
+    queue_name = slot.worker.queue_name
+    logger.info("session %s confirmed on %s", session.public_id, queue_name)
+    notify.queue_changed(ticket.pool.public_id)
+
+    from webapp.play.tasks import run_play_session
+
+    transaction.on_commit(
+        lambda: run_play_session.apply_async(args=[str(session.public_id)], queue=queue_name),
+        robust=True,
+    )
     return session
 
 
@@ -79,7 +110,7 @@ def end_session(session: PlaySession, reason: str) -> bool:
             front_pass=session.has_front_pass(now),
         )
         pool = session.pool
-        transaction.on_commit(lambda: dispatch_pool(pool))
+        transaction.on_commit(lambda: dispatch_pool(pool), robust=True)
     return True
 
 

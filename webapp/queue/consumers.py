@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from django.urls import reverse
@@ -13,6 +14,8 @@ from webapp.queue.models import Ticket
 from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
 
 logger = logging.getLogger(__name__)
+
+HEARTBEAT_MIN_PERIOD = 1.0
 
 
 class QueueConsumer(OwnedObjectConsumer):
@@ -33,6 +36,7 @@ class QueueConsumer(OwnedObjectConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.last_heartbeat = time.monotonic()
         await database_sync_to_async(services.heartbeat)(self.ticket)
         await self.send_status()
 
@@ -42,6 +46,10 @@ class QueueConsumer(OwnedObjectConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content["type"] == "heartbeat":
+            now = time.monotonic()
+            if now - self.last_heartbeat < HEARTBEAT_MIN_PERIOD:
+                return  # a flood of heartbeats costs one status computation a second at most
+            self.last_heartbeat = now
             await database_sync_to_async(services.heartbeat)(self.ticket)
             # Pushes are best effort; the heartbeat's reply repairs a missed one within seconds.
             await self.send_status()
@@ -67,11 +75,5 @@ class QueueConsumer(OwnedObjectConsumer):
     async def queue_changed(self, event):
         await self.send_status()
 
-    async def ticket_offered(self, event):
-        await self.send_status()
-
-    async def ticket_ended(self, event):
-        await self.send_status()
-
-    async def ticket_returned(self, event):
+    async def ticket_changed(self, event):
         await self.send_status()

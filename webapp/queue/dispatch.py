@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from webapp import notify
-from webapp.fleet.models import GpuPool, Slot
+from webapp.fleet.models import GpuPool, Slot, Worker
 from webapp.queue.models import Ticket
 from webapp.queue.ordering import queue_order
 
@@ -45,7 +45,10 @@ def _offer_one(pool: GpuPool) -> Ticket | None:
         if not order:
             return None
         ticket_id = order[0]
-        claimed = Slot.objects.filter(pk=slot.pk, ticket__isnull=True, session__isnull=True)
+        # The worker must still be ready as this statement runs: a reaper or drain that
+        # committed since the slot was read wins, and this dispatcher loses the race.
+        claimed = Slot.objects.filter(pk=slot.pk, ticket__isnull=True, session__isnull=True,
+                                      worker__state=Worker.State.READY)
         if claimed.update(ticket_id=ticket_id) != 1:
             raise LostRace
         offered = Ticket.objects.filter(pk=ticket_id, state=Ticket.State.WAITING).update(
@@ -57,10 +60,7 @@ def _offer_one(pool: GpuPool) -> Ticket | None:
             raise LostRace
         ticket = Ticket.objects.get(pk=ticket_id)
         logger.info("offered slot %s to ticket %s", slot.pk, ticket.public_id)
-        notify.send(
-            notify.ticket_group(ticket.public_id), "ticket.offered",
-            seconds=settings.QUEUE_CONFIRM_SECONDS,
-        )
+        notify.send(notify.ticket_group(ticket.public_id), "ticket.changed", change="offered")
         notify.queue_changed(pool.public_id)
         return ticket
 

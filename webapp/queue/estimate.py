@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-from datetime import timedelta
 
 from django.db.models import F
 from django.utils import timezone
@@ -23,10 +22,12 @@ def typical_session_seconds(pool) -> float:
         .annotate(length=F("ended_at") - F("started_at"))
         .values_list("length", flat=True)[:SAMPLE_SIZE]
     )
-    lengths = [d.total_seconds() for d in durations if isinstance(d, timedelta)]
+    lengths = sorted(d.total_seconds() for d in durations)
     if not lengths:
         return float(pool.session_seconds)
-    return sum(lengths) / len(lengths)
+    # The median: a few sessions that crashed after seconds should not halve every estimate.
+    middle = len(lengths) // 2
+    return lengths[middle] if len(lengths) % 2 else (lengths[middle - 1] + lengths[middle]) / 2
 
 
 def slot_free_times(pool, typical: float, now=None) -> list[float] | None:
@@ -38,8 +39,11 @@ def slot_free_times(pool, typical: float, now=None) -> list[float] | None:
     times = []
     for slot in slots:
         session = slot.session
+        if slot.ticket_id is not None:
+            # Reserved for an offer: most offers are taken, and then a whole session follows.
+            times.append(typical)
+            continue
         if session is None:
-            # Free, or reserved for an offer that resolves within the confirm window.
             times.append(0.0)
             continue
         played = session.played_seconds(now)

@@ -47,7 +47,8 @@ class Ticket(models.Model):
                 name="queue_one_active_ticket_per_user",
             ),
         ]
-        indexes = [models.Index(fields=["pool", "state", "created_at"])]
+        indexes = [models.Index(fields=["pool", "state", "created_at"]),
+                   models.Index(fields=["pool", "offered_at"])]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.pool} ({self.state})"

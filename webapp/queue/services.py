@@ -45,37 +45,44 @@ def active_ticket(user) -> Ticket | None:
 
 
 def join(user, world, front_pass_session: PlaySession | None = None) -> Ticket:
-    """Put the player in the world's pool queue; a player holds at most one active ticket."""
+    """Put the player in the world's pool queue; a player holds at most one active ticket.
+
+    A valid front pass (the player's session died with its worker) puts the ticket first,
+    or moves the player's existing ticket for that world to the front.
+    """
     pool = GpuPool.objects.get(pk=world.pool_id)  # fresh: an operator may have just drained it
     if not pool.accepts_players():
         raise QueueError(f"{world.name} is not taking players right now.")
     existing = active_ticket(user)
-    if existing is not None:
-        if existing.world_id == world.id:
-            return existing
+    if existing is not None and existing.world_id != world.id:
         raise QueueError("You are already queued for another world; leave that queue first.")
-    if PlaySession.objects.filter(user=user, state__in=PlaySession.LIVE_STATES).exists():
-        raise QueueError("You already have a session running.")
-    limits.check_allowance(user)
-    front = False
-    if front_pass_session is not None:
-        front = _use_front_pass(user, front_pass_session)
+    if existing is None:
+        if PlaySession.objects.filter(user=user, state__in=PlaySession.LIVE_STATES).exists():
+            raise QueueError("You already have a session running.")
+        limits.check_allowance(user)
     try:
         with transaction.atomic():
-            ticket = Ticket.objects.create(
-                user=user, world=world, pool=pool, tier=user.policy().tier, front=front
-            )
+            front = front_pass_session is not None and _use_front_pass(user, front_pass_session)
+            if existing is not None:
+                if front:
+                    Ticket.objects.filter(pk=existing.pk).update(front=True)
+                ticket = existing
+            else:
+                ticket = Ticket.objects.create(
+                    user=user, world=world, pool=pool, tier=user.policy().tier, front=front
+                )
     except IntegrityError:
-        # Two tabs raced to join: the other one's ticket stands.
+        # Two tabs raced to join: the other one's ticket stands (and the pass was not spent).
         existing = active_ticket(user)
         if existing is None:
             raise
         return existing
-    logger.info("ticket %s joined pool %s", ticket.public_id, pool.slug)
+    logger.info("ticket %s joined pool %s (front=%s)", ticket.public_id, pool.slug, front)
     notify.queue_changed(pool.public_id)
     from webapp.queue.dispatch import dispatch_pool
 
-    transaction.on_commit(lambda: dispatch_pool(pool))
+    transaction.on_commit(lambda: dispatch_pool(pool), robust=True)
+    ticket.refresh_from_db()
     return ticket
 
 
@@ -94,6 +101,7 @@ def leave(ticket: Ticket) -> bool:
 
 
 def end_ticket(ticket: Ticket, state: str) -> bool:
+    """End an active ticket once (ticket row first, then its slot) and give the slot on."""
     from webapp.fleet.models import Slot
     from webapp.queue.dispatch import dispatch_pool
 
@@ -106,11 +114,34 @@ def end_ticket(ticket: Ticket, state: str) -> bool:
         released = Slot.objects.filter(ticket=ticket).update(ticket=None)
         ticket.state = state
         logger.info("ticket %s ended: %s", ticket.public_id, state)
-        notify.send(notify.ticket_group(ticket.public_id), "ticket.ended", state=state)
+        notify.send(notify.ticket_group(ticket.public_id), "ticket.changed", change=state)
         notify.queue_changed(ticket.pool.public_id)
         if released:
-            transaction.on_commit(lambda: dispatch_pool(ticket.pool))
+            transaction.on_commit(lambda: dispatch_pool(ticket.pool), robust=True)
     return True
+
+
+def return_to_line(ticket: Ticket) -> bool:
+    """Take an offer back (drain, lost worker): the ticket waits again in its old place."""
+    from webapp.fleet.models import Slot
+
+    with transaction.atomic():
+        returned = Ticket.objects.filter(pk=ticket.pk, state=Ticket.State.OFFERED).update(
+            state=Ticket.State.WAITING, offered_at=None, offer_expires_at=None
+        )
+        if returned != 1:
+            return False
+        Slot.objects.filter(ticket=ticket).update(ticket=None)
+        logger.info("ticket %s returned to the line", ticket.public_id)
+        notify.send(notify.ticket_group(ticket.public_id), "ticket.changed", change="returned")
+        notify.queue_changed(ticket.pool.public_id)
+    return True
+
+
+def return_orphaned_offers() -> int:
+    """Offers whose slot was deleted with a reaped worker go back to waiting."""
+    orphans = Ticket.objects.filter(state=Ticket.State.OFFERED, reserved_slot__isnull=True)
+    return sum(return_to_line(ticket) for ticket in orphans.select_related("pool"))
 
 
 def heartbeat(ticket: Ticket) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import uuid
+import warnings
 
 from django import forms
 from django.conf import settings
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 # Stored prompts are capped here; the runtime resizes to its model's own frame size at start.
 MAX_SIDE = 640
 THUMBNAIL_SIDE = 128
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
+MAX_PIXELS = 40_000_000
 
 
 class UploadWorldForm(forms.Form):
@@ -38,7 +41,16 @@ class UploadWorldForm(forms.Form):
             limit = filesizeformat(settings.WORLD_UPLOAD_MAX_BYTES)
             raise forms.ValidationError(f"The picture is larger than {limit}.")
         try:
-            picture = Image.open(upload)
+            with warnings.catch_warnings():
+                # Pillow only warns about huge canvases; the size check below decides.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                picture = Image.open(upload, formats=ALLOWED_FORMATS)
+            width, height = picture.size
+            if width * height > MAX_PIXELS:
+                # Checked before decoding: a tiny file can declare a gigantic canvas.
+                raise forms.ValidationError(
+                    f"The picture is {width}x{height} pixels; the limit is "
+                    f"{MAX_PIXELS // 1_000_000} megapixels.")
             picture.load()  # decodes the whole file: a truncated or fake image fails here
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise forms.ValidationError(
@@ -51,7 +63,7 @@ class UploadWorldForm(forms.Form):
         owned = World.objects.filter(owner=self.user).count()
         if owned >= settings.WORLD_UPLOADS_PER_USER:
             raise forms.ValidationError(
-                f"You already have {owned} worlds of your own; delete one before adding another."
+                f"You already have {owned} worlds of your own; remove one before adding another."
             )
         return cleaned
 

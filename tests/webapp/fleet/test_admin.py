@@ -76,3 +76,24 @@ def test_players_cannot_use_operator_actions(client, owner, world):
     assert response.status_code == 302 and "/admin/login/" in response.url
     world.pool.refresh_from_db()
     assert not world.pool.draining
+
+
+def test_view_only_staff_cannot_run_operator_actions(client, world, make_user):
+    from django.contrib.auth.models import Permission
+
+    viewer = make_user("viewer")
+    viewer.is_staff = True
+    viewer.save()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_gpupool"))
+    client.force_login(viewer)
+    act(client, GpuPool, "drain", [world.pool.pk])
+    world.pool.refresh_from_db()
+    assert not world.pool.draining
+
+
+def test_a_pool_cannot_let_the_priority_tier_take_every_offer(pool):
+    from django.core.exceptions import ValidationError
+
+    pool.priority_share = 1.0
+    with pytest.raises(ValidationError):
+        pool.full_clean()

@@ -60,3 +60,26 @@ def test_the_most_generous_group_wins(world, owner):
     GroupPolicy.objects.create(group=group, sessions_per_day=9, minutes_per_day=90)
     owner.groups.add(group)
     assert owner.policy().sessions_per_day == 9
+
+
+def test_sessions_lost_to_a_worker_do_not_use_up_the_day(world, owner):
+    limited_group(owner, sessions=1, minutes=60)
+    lost = played(owner, world, 30)
+    PlaySession.objects.filter(pk=lost.pk).update(end_reason=PlaySession.EndReason.WORKER_LOST)
+    limits.check_allowance(owner)
+
+
+def test_a_player_over_the_limit_is_refused_at_confirm(world, owner):
+    from tests.conftest import make_worker
+    from webapp.play.services import ConfirmError, confirm
+    from webapp.queue.models import Ticket
+
+    make_worker(world.pool, slots=1)
+    limited_group(owner, sessions=1, minutes=60)
+    ticket = services.join(owner, world)
+    played(owner, world, 10)  # a session finished in another tab meanwhile
+    ticket.refresh_from_db()
+    with pytest.raises(ConfirmError, match="daily limit"):
+        confirm(ticket)
+    ticket.refresh_from_db()
+    assert ticket.state == Ticket.State.REFUSED

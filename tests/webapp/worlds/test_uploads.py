@@ -95,3 +95,30 @@ def test_players_have_a_limit_of_own_worlds(client, owner, default_pool):
 def test_uploading_needs_a_login(client, default_pool):
     response = upload(client, picture(64, 64))
     assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_a_tiny_file_declaring_a_gigantic_picture_is_refused(client, owner, default_pool):
+    client.force_login(owner)
+    buffer = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(buffer, format="PNG")  # ~12 KB, 100 megapixels
+    response = upload(client, SimpleUploadedFile("bomb.png", buffer.getvalue()))
+    assert response.status_code == 400
+    assert b"megapixels" in response.content
+
+
+def test_other_formats_than_png_jpeg_webp_are_refused(client, owner, default_pool):
+    client.force_login(owner)
+    response = upload(client, picture(64, 64, fmt="BMP"))
+    assert response.status_code == 400
+
+
+def test_a_player_can_remove_their_own_world_but_not_others(client, owner, outsider,
+                                                            default_pool):
+    client.force_login(owner)
+    upload(client, picture(64, 64))
+    world = World.objects.get(owner=owner)
+    client.force_login(outsider)
+    assert client.post(reverse("worlds-remove", args=[world.public_id])).status_code == 404
+    client.force_login(owner)
+    client.post(reverse("worlds-remove", args=[world.public_id]))
+    assert not World.objects.filter(pk=world.pk).exists()

@@ -70,21 +70,23 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _stop(self, children):
-        # Children run in their own sessions, so Ctrl-C reached only us; stop them in order:
-        # the GPU workers first (they tell players), then the rest.
-        ordered = sorted(children.items(), key=lambda item: not item[0].startswith("gpu"))
-        for _, child in ordered:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for name, child in ordered:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{name} did not stop in {STOP_TIMEOUT}s; killing it")
-                child.kill()
+        # Children run in their own sessions, so Ctrl-C reached only us. GPU workers stop
+        # first while web and Redis still run, so their "worker shut down" reaches players.
+        gpu = {name: child for name, child in children.items() if name.startswith("gpu")}
+        rest = {name: child for name, child in children.items() if name not in gpu}
+        for group in (gpu, rest):
+            for child in group.values():
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for name, child in group.items():
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    self.stderr.write(f"{name} did not stop in {STOP_TIMEOUT}s; killing it")
+                    child.kill()
         if not os.environ.get("REDIS_URL"):
             from webapp.embedded_redis import stop_embedded_redis
 
-            stop_embedded_redis(int(settings.REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
+            stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
         self.stdout.write("stopped.")

@@ -30,7 +30,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         pool, created = GpuPool.objects.get_or_create(
-            slug="default",
+            slug=settings.WORKER_POOL,
             defaults={"name": "Default (CPU)", "checkpoint": settings.DEFAULT_CHECKPOINT},
         )
         if created:
