@@ -49,6 +49,7 @@ def test_a_free_slot_is_offered_to_the_first_in_line(world, make_user):
     assert Slot.objects.get(ticket=first)
 
 
+@override_settings(QUEUE_CONFIRM_SECONDS=20)
 def test_a_missed_confirm_drops_the_ticket_and_the_slot_goes_on(world, make_user):
     make_worker(world.pool, slots=1)
     first, second = services.join(make_user(), world), services.join(make_user(), world)
@@ -76,6 +77,7 @@ def test_a_browser_that_stops_heartbeating_loses_the_ticket(world, owner, make_u
     assert fresh.state == Ticket.State.WAITING
 
 
+@override_settings(QUEUE_HEARTBEAT_TIMEOUT=30)
 def test_a_heartbeat_keeps_the_place(world, owner):
     ticket = services.join(owner, world)
     Ticket.objects.filter(pk=ticket.pk).update(last_seen=timezone.now() - timedelta(seconds=29))
