@@ -16,12 +16,20 @@ logger = logging.getLogger(__name__)
 
 # Action vector layout of the placeholder: four movement keys and one "do" button.
 ACTION_NAMES = ("forward", "back", "left", "right", "attack")
+# Browser controls per action (KeyboardEvent.code, or MouseN for mouse button N); the play page
+# lists them, and streaming.controls turns held ones into the action vector.
+KEY_BINDINGS = {
+    "forward": ("KeyW", "ArrowUp"), "back": ("KeyS", "ArrowDown"),
+    "left": ("KeyA", "ArrowLeft"), "right": ("KeyD", "ArrowRight"),
+    "attack": ("Space", "Mouse0"),
+}
 
 
 class PlaceholderRuntime:
     """Scrolls each session's prompt frame by its movement keys, one pixel per frame."""
 
     action_names = ACTION_NAMES
+    key_bindings = KEY_BINDINGS
 
     def __init__(self, height: int = 64, width: int = 64, **_options):
         self.frame_size = (height, width)

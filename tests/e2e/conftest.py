@@ -60,7 +60,9 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": test_database_url(),
                     "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1",
-                    "ALLOWED_HOSTS": "127.0.0.1,localhost", "WORKER_HEARTBEAT_SECONDS": "1"}
+                    "ALLOWED_HOSTS": "127.0.0.1,localhost", "WORKER_HEARTBEAT_SECONDS": "1",
+                    # Loopback-only ICE: no test packet leaves 127.0.0.0/8.
+                    "WEBRTC_HOST_ADDRESSES": "127.0.0.1"}
         self.pool_slug = pool_slug
         self.processes: list[subprocess.Popen] = []
         self.logs = Path(tempfile.mkdtemp(prefix="reverie-e2e-"))
@@ -81,12 +83,13 @@ class Service:
         from webapp.fleet.models import Worker
 
         before = Worker.objects.count()
-        process = self.spawn(f"worker{len(self.processes)}", [
+        name = f"worker{len(self.processes)}"
+        process = self.spawn(name, [
             sys.executable, "manage.py", "rungpuworker", "--pool", self.pool_slug,
             "--slots", str(slots)])
         wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).count() > before
                  or process.poll() is not None, 60, "the GPU worker")
-        assert process.poll() is None, (self.logs / "worker.log").read_text()[-2000:]
+        assert process.poll() is None, self.log(name)[-2000:]
         return process
 
     def _web_up(self) -> bool:
@@ -120,18 +123,30 @@ def service(transactional_db, pool):
 
 
 @pytest.fixture
-def browser_context():
+def browser_context(browsers):
+    return browsers()
+
+
+@pytest.fixture
+def browsers():
+    """Call it for each separate browser (own profile, cookies and process) a test needs."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs it")
-    profile = tempfile.mkdtemp(prefix="reverie-chromium-")
+    profiles, contexts = [], []
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        yield context
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
+        def launch():
+            profiles.append(tempfile.mkdtemp(prefix="reverie-chromium-"))
+            contexts.append(playwright.chromium.launch_persistent_context(
+                profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS))
+            return contexts[-1]
+
+        yield launch
+        for context in contexts:
+            context.close()
+    for profile in profiles:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def off_loop(function, *args, **kwargs):

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import make_world
 from tests.e2e.conftest import off_loop
+from tests.e2e.players import wait_for_video
 from webapp.queue import services
 from webapp.queue.models import Ticket
 
@@ -46,11 +47,9 @@ def test_a_player_signs_up_queues_moves_up_confirms_and_plays(service, pool, mak
 
     page.click("#confirm")
     expect(page).to_have_url(re.compile(r"/play/[0-9a-f-]+/$"))
-    expect(page.locator("#frame")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"),
-                                                     timeout=15_000)
+    wait_for_video(page)
     expect(page.locator("#time-left")).not_to_have_text("-")
-    # The picture keeps coming: the worker streams preview frames, not a single one.
-    page.wait_for_function("Number(document.getElementById('frame').dataset.number) > 20",
-                           timeout=15_000)
+    # The picture keeps coming: the worker streams video, not a single frame.
+    page.wait_for_function("() => window.reverie.stats.framesDecoded > 20", timeout=15_000)
     page.click("#leave")
     expect(page.locator("#end-label")).to_have_text("you left")

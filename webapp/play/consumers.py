@@ -1,20 +1,24 @@
-"""The play page's control channel: status, time left, idle warnings, end reasons, leave.
+"""The play page's control channel: status, time left, idle warnings, end reasons, leave, and
+WebRTC signalling relayed between the page and the worker that owns the session.
 
-In this platform issue it also carries the placeholder picture; WebRTC signalling joins it in
-the streaming issue.
+The web tier only relays: an offer goes to the group the owning worker's session listens on
+(`session.<uuid>.worker`) with this consumer's channel as the reply address, and the worker's
+answer comes back as a "session.signal" event to this consumer alone.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 
 from channels.db import database_sync_to_async
 
+from streaming.signalling import MAX_SDP_CHARS, worker_group
 from webapp import notify
 from webapp.play import services
 from webapp.play.models import PlaySession
-from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
+from webapp.wsutil import CLOSE_FORBIDDEN, BadMessage, OwnedObjectConsumer
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +26,25 @@ logger = logging.getLogger(__name__)
 INPUT_RECORD_PERIOD = 1.0
 
 
+# An offer carries an SDP of a few kilobytes, more than the other consumers ever accept.
+MAX_PLAY_MESSAGE_BYTES = MAX_SDP_CHARS + 1024
+
+
 class PlayConsumer(OwnedObjectConsumer):
-    allowed_types = frozenset({"input", "leave", "heartbeat"})
+    allowed_types = frozenset({"input", "leave", "heartbeat", "offer"})
+
+    def parse(self, text_data, bytes_data) -> dict:
+        if text_data is None:
+            raise BadMessage("messages must be JSON text")
+        if len(text_data) > MAX_PLAY_MESSAGE_BYTES:
+            raise BadMessage(f"message larger than {MAX_PLAY_MESSAGE_BYTES} bytes")
+        try:
+            content = json.loads(text_data)
+        except ValueError as exc:
+            raise BadMessage("message is not valid JSON") from exc
+        if not isinstance(content, dict) or content.get("type") not in self.allowed_types:
+            raise BadMessage(f"message type must be one of {sorted(self.allowed_types)}")
+        return content
 
     async def connect(self):
         if not await self.reject_unless_user():
@@ -56,6 +77,24 @@ class PlayConsumer(OwnedObjectConsumer):
             await database_sync_to_async(services.end_session)(
                 self.session, PlaySession.EndReason.LEFT
             )
+        elif kind == "offer":
+            await self._relay_offer(content)
+
+    async def _relay_offer(self, content: dict) -> None:
+        sdp = content.get("sdp")
+        if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+            await self.send_json({"type": "error", "error": "an offer needs an SDP string"})
+            return
+        status = await self._status()
+        if status["state"] != PlaySession.State.RUNNING:
+            # Before the worker claims the session nobody listens; the page offers again
+            # when the status says "running".
+            await self.send_json({"type": "signal", "kind": "not_ready", "state": status["state"]})
+            return
+        await self.channel_layer.group_send(
+            worker_group(str(self.session.public_id)),
+            {"type": "signal.offer", "sdp": sdp, "reply_to": self.channel_name},
+        )
 
     @database_sync_to_async
     def _own_session(self, session_id):
@@ -87,8 +126,8 @@ class PlayConsumer(OwnedObjectConsumer):
         await self.send_json({"type": "ended", "reason": event["reason"],
                               "label": event["label"], "front_pass": event["front_pass"]})
 
-    async def session_frame(self, event):
-        await self.send_json({"type": "frame", "frame": event["frame"], "image": event["image"]})
+    async def session_signal(self, event):
+        await self.send_json({"type": "signal", **event["signal"]})
 
     async def session_idle_warning(self, event):
         await self.send_json({"type": "idle_warning", "seconds": event["seconds"]})

@@ -11,20 +11,40 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference.runtime import WorldRuntime
+from streaming.controls import Controls
+from streaming.protocol import InputFolder
 
 logger = logging.getLogger(__name__)
 
-FrameSink = Callable[[np.ndarray, int], None]
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Facts about one generated frame that the streaming side needs."""
+
+    number: int  # 1 for a session's first frame
+    seq: int | None  # newest input message first reflected by this frame
+    generated_at: float  # time.monotonic() when the step returned
+
+
+FrameSink = Callable[[np.ndarray, FrameInfo], None]
 
 
 @dataclass
 class Feed:
-    """A session as the loop sees it: the latest action in, frames out to its sink."""
+    """A session as the loop sees it: the latest action in, frames out to its sinks.
+
+    With `folder` and `controls` set, each frame's action is taken from the folded input at the
+    start of its step (the latest-state contract); otherwise `action` is used as set.
+    """
 
     action: np.ndarray
     sinks: list[FrameSink] = field(default_factory=list)
     frames: int = 0
     error: str | None = None
+    folder: InputFolder | None = None
+    controls: Controls | None = None
+    seq: int | None = None
 
 
 class DeviceLoop:
@@ -45,11 +65,15 @@ class DeviceLoop:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def add(self, session_id: str, prompt_frames: np.ndarray) -> Feed:
+    def add(self, session_id: str, prompt_frames: np.ndarray, *,
+            folder: InputFolder | None = None, controls: Controls | None = None,
+            sinks: tuple[FrameSink, ...] = ()) -> Feed:
+        """Start a session in the runtime; it gets its first frame on the next tick."""
         width = len(self.runtime.action_names)
         with self._lock:
             self.runtime.start(session_id, prompt_frames)
-            feed = Feed(action=np.zeros(width, dtype=np.float32))
+            feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
+                        folder=folder, controls=controls)
             self._feeds[session_id] = feed
         logger.info("session %s joined the device loop", session_id)
         return feed
@@ -65,6 +89,10 @@ class DeviceLoop:
             feed = self._feeds.get(session_id)
             if feed is not None:
                 feed.action = action
+
+    def feed(self, session_id: str) -> Feed | None:
+        with self._lock:
+            return self._feeds.get(session_id)
 
     def session_count(self) -> int:
         with self._lock:
@@ -84,19 +112,33 @@ class DeviceLoop:
 
     def _tick(self) -> None:
         with self._lock:
-            actions = {sid: feed.action for sid, feed in self._feeds.items() if feed.error is None}
+            actions = {sid: self._take_action(feed) for sid, feed in self._feeds.items()
+                       if feed.error is None}
             if not actions:
                 return
             try:
                 frames = self.runtime.step(actions)
+                generated_at = time.monotonic()
             except Exception as exc:  # one bad step ends these sessions, not the worker
                 logger.exception("runtime step failed for %s", sorted(actions))
                 for sid in actions:
                     self._feeds[sid].error = repr(exc)
                 return
-            delivered = [(self._feeds[sid], frame) for sid, frame in frames.items()
+            delivered = [(sid, self._feeds[sid], frame) for sid, frame in frames.items()
                          if sid in self._feeds]
-        for feed, frame in delivered:
+        for sid, feed, frame in delivered:
             feed.frames += 1
+            info = FrameInfo(feed.frames, feed.seq, generated_at)
             for sink in list(feed.sinks):
-                sink(frame, feed.frames)
+                try:
+                    sink(frame, info)
+                except Exception:  # a broken sink costs its session a frame, not the loop
+                    logger.exception("session %s: frame sink failed", sid)
+
+    @staticmethod
+    def _take_action(feed: Feed) -> np.ndarray:
+        if feed.folder is not None and feed.controls is not None:
+            folded = feed.folder.take()
+            feed.seq = folded.seq
+            feed.action = feed.controls.vector(folded)
+        return feed.action

@@ -1,22 +1,26 @@
 """The session runner: supervises one play session on the worker that owns its slot.
 
-It claims the session (a redelivered or stale task finds it already claimed and exits), puts it
-into the device loop, and checks the server-side limits until the session ends for any reason.
+It claims the session (a redelivered or stale task finds it already claimed and exits), opens
+its stream (signalling listener; the peer comes with the page's offer), puts it into the device
+loop, and checks the server-side limits until the session ends for any reason. Every way out
+closes the peer, takes the session out of the runtime and records the end reason.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
-import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 from PIL import Image
 
+from streaming.controls import Controls
+from streaming.signalling import SessionStream
+from streaming.tracks import video_scale
 from webapp import notify
 from webapp.fleet.worker import WorkerProcess
 from webapp.play.models import PlaySession
@@ -25,8 +29,8 @@ from webapp.play.services import end_session
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 0.5
-# The placeholder picture goes over the websocket; a few per second show life without load.
-PREVIEW_PERIOD = 0.5
+# The data channel proves presence 60 times a second; one database write a second is plenty.
+INPUT_RECORD_STEP = timedelta(seconds=1)
 
 
 def claim(session_id: str, process: WorkerProcess) -> PlaySession | None:
@@ -72,57 +76,55 @@ def end_reason(session: PlaySession, now) -> str | None:
     return None
 
 
-class PreviewSink:
-    """Sends a PNG of the latest frame to the play page a few times a second."""
-
-    def __init__(self, session_id: str):
-        self.group = notify.session_group(session_id)
-        self.last_sent = 0.0
-
-    def __call__(self, frame: np.ndarray, number: int) -> None:
-        now = time.monotonic()
-        if now - self.last_sent < PREVIEW_PERIOD:
-            return
-        self.last_sent = now
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="PNG")
-        data = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-        notify.send_now(self.group, {"type": "session.frame", "frame": number, "image": data})
-
-
 def run(session_id: str, process: WorkerProcess) -> str | None:
     """Run the session to its end; returns the end reason this runner recorded, if any."""
     session = claim(session_id, process)
     if session is None:
         return None
-    loop = process.loop
-    # The page learns its deadline before the first frame arrives.
-    notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
+    controls = Controls(process.runtime)
+    stream = SessionStream(
+        process.streaming, session_id, controls, codec=session.pool.codec,
+        scale=video_scale(process.runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
+        frame_rate=session.pool.frame_rate,
+    )
     try:
-        feed = loop.add(session_id, prompt_frames(session))
+        stream.open()
+        process.loop.add(session_id, prompt_frames(session), folder=stream.folder,
+                         controls=controls, sinks=(stream.on_frame,))
     except Exception:
         logger.exception("session %s could not start", session_id)
+        stream.close()
+        process.loop.remove(session_id)
         end_session(session, PlaySession.EndReason.ERROR)
         return PlaySession.EndReason.ERROR
-    feed.sinks.append(PreviewSink(session_id))
+    # The page offers once it sees "running", and by now the worker listens for that offer.
+    notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
-        return _supervise(session, process, feed)
+        return _supervise(session, process, stream)
     finally:
-        loop.remove(session_id)
+        stream.close()
+        process.loop.remove(session_id)
         close_old_connections()
 
 
-def _supervise(session: PlaySession, process: WorkerProcess, feed) -> str | None:
+def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStream) -> str | None:
     warned = False
+    feed_of = process.loop.feed
     while True:
         if process.shutting_down.wait(CHECK_SECONDS):
             end_session(session, PlaySession.EndReason.WORKER_SHUTDOWN)
             return PlaySession.EndReason.WORKER_SHUTDOWN
+        _record_stream_input(session, stream)
         session.refresh_from_db()
         if not session.is_live:
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
-        reason = PlaySession.EndReason.ERROR if feed.error else end_reason(session, now)
+        feed = feed_of(str(session.public_id))
+        reason = PlaySession.EndReason.ERROR if feed is None or feed.error \
+            else end_reason(session, now)
+        if reason is None and stream.peer_gone_for() >= session.pool.disconnect_grace_seconds:
+            # The page may still be open, but without a peer the player sees nothing.
+            reason = PlaySession.EndReason.DISCONNECTED
         if reason:
             end_session(session, reason)
             return reason
@@ -134,3 +136,14 @@ def _supervise(session: PlaySession, process: WorkerProcess, feed) -> str | None
                              {"type": "session.idle_warning", "seconds": round(idle_left)})
         elif idle_left > session.pool.idle_warning_seconds:
             warned = False
+
+
+def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
+    """Input now arrives on the data channel; the idle limit reads it from the database."""
+    active = stream.folder.last_activity
+    if active is None:
+        return
+    at = datetime.fromtimestamp(active, tz=UTC)
+    if session.last_input_at is None or at - session.last_input_at >= INPUT_RECORD_STEP:
+        PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(
+            last_input_at=at)

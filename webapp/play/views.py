@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +19,9 @@ def _own_session(request, session_id) -> PlaySession:
 @require_GET
 def session_page(request, session_id):
     session = _own_session(request, session_id)
-    return render(request, "play/session.html", {"session": session})
+    # The page's peer connection uses the same STUN/TURN servers as the worker (none unless set).
+    return render(request, "play/session.html",
+                  {"session": session, "ice_servers": settings.ICE_SERVERS})
 
 
 @login_required

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 STOP_TIMEOUT = 20
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def _interrupt(signum, frame):
@@ -36,6 +37,10 @@ class Command(BaseCommand):
         if not 0 <= options["gpu_workers"] <= 16:
             raise CommandError("--gpu-workers must be between 0 and 16")
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
+        if options["host"] in LOOPBACK_HOSTS and not settings.WEBRTC_HOST_ADDRESSES:
+            # Only browsers on this machine can reach a loopback web server, so the worker
+            # offers them loopback ICE candidates (aioice leaves loopback out by default).
+            env["WEBRTC_HOST_ADDRESSES"] = "127.0.0.1"
         python = sys.executable
         beat_schedule = str(settings.DATA_DIR / "celerybeat-schedule")
         commands = {

@@ -1,0 +1,184 @@
+"""N headless players against one GPU worker: decoded fps, key-to-photon latency, worker CPU.
+
+The real path end to end: uvicorn (web tier, signalling relay) and `manage.py rungpuworker`
+(placeholder model, loopback-only ICE) as subprocesses, one Chromium per player (its own
+profile), each signed in, queued, confirmed and playing. During the measuring window every
+player taps D (down, then up) every 250 ms; the page times each change from the key event to
+the first presented video frame that reflects it (see frontend/static/js/play-stats.js).
+
+Usage: python bench/players.py [--players 1 2 4] [--seconds 10]
+Uses its own data directory (var/bench-players: SQLite and the embedded Redis) unless
+DATABASE_URL / REDIS_URL are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+os.environ.setdefault("DATA_DIR", str(REPO / "var" / "bench-players"))
+# Playwright's sync API keeps a loop in this thread; the ORM calls between steps are plain.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for  # noqa: E402
+from tests.e2e.players import DECODED_JS, log_in, queue_and_play, start_playing  # noqa: E402
+from webapp.accounts.models import User  # noqa: E402
+from webapp.fleet.models import GpuPool, Worker  # noqa: E402
+from webapp.play.models import PlaySession  # noqa: E402
+from webapp.queue.models import Ticket  # noqa: E402
+from webapp.worlds.models import PromptImage, World  # noqa: E402
+from webapp.worlds.placeholders import placeholder_image, png_bytes  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+TAP_MS = 250
+
+
+def fresh_fleet(slots: int) -> GpuPool:
+    """A clean database with one pool of `slots` slots, a world, and nobody playing."""
+    call_command("migrate", verbosity=0)
+    PlaySession.objects.all().delete()
+    Ticket.objects.all().delete()
+    Worker.objects.all().delete()
+    World.objects.all().delete()
+    GpuPool.objects.all().delete()
+    pool = GpuPool.objects.create(name="Bench", slug="bench", slots_per_worker=slots,
+                                  session_seconds=600, idle_seconds=300,
+                                  disconnect_grace_seconds=30, frame_rate=20)
+    image = placeholder_image("coast")
+    world = World.objects.create(name="Coast", slug="coast", pool=pool,
+                                 thumbnail_png=png_bytes(image))
+    PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
+    for i in range(slots):
+        if not User.objects.filter(username=f"bench{i}").exists():
+            User.objects.create_user(username=f"bench{i}", password=PASSWORD)
+    return pool
+
+
+class Stack:
+    """Web server and one GPU worker as subprocesses, logs in a temporary directory."""
+
+    def __init__(self, slots: int):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logs = Path(tempfile.mkdtemp(prefix="reverie-bench-"))
+        self.env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
+                    "WEBRTC_HOST_ADDRESSES": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+        self.web = self._spawn("web", [sys.executable, "-m", "uvicorn", "webapp.asgi:application",
+                                       "--host", "127.0.0.1", "--port", str(self.port),
+                                       "--lifespan", "off"])
+        self.worker = self._spawn("worker", [sys.executable, "manage.py", "rungpuworker",
+                                             "--pool", "bench", "--slots", str(slots)])
+        wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).exists(), 60,
+                 "the worker")
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "wb")
+        return subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        for process in (self.worker, self.web):
+            process.terminate()
+        for process in (self.worker, self.web):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return os.environ["DATABASE_URL"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(count: int, seconds: float) -> dict:
+    fresh_fleet(count)
+    stack = Stack(count)
+    profiles: list[str] = []
+    try:
+        with sync_playwright() as playwright:
+            pages = []
+            for i in range(count):
+                profiles.append(tempfile.mkdtemp(prefix="reverie-bench-chromium-"))
+                context = playwright.chromium.launch_persistent_context(
+                    profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+                page = context.new_page()
+                log_in(page, stack.url, f"bench{i}", PASSWORD)
+                queue_and_play(page, "Coast")
+                start_playing(page)
+                pages.append(page)
+            pages[0].wait_for_timeout(2000)  # past the first keyframe and bitrate ramp
+            for page in pages:
+                page.evaluate("() => { window.reverie.stats.latencies = []; }")
+            start = [page.evaluate(DECODED_JS) for page in pages]
+            cpu0, wall0 = cpu_seconds(stack.worker.pid), time.monotonic()
+            held = False
+            while time.monotonic() - wall0 < seconds:
+                held = not held
+                for page in pages:
+                    (page.keyboard.down if held else page.keyboard.up)("d")
+                pages[0].wait_for_timeout(TAP_MS)
+            for page in pages:
+                page.keyboard.up("d")
+            cpu = (cpu_seconds(stack.worker.pid) - cpu0) / (time.monotonic() - wall0)
+            end = [page.evaluate(DECODED_JS) for page in pages]
+            pages[0].wait_for_timeout(500)  # the last taps reach the screen
+            snapshots = [page.evaluate("() => window.reverie.stats.snapshot()") for page in pages]
+    finally:
+        stack.stop()
+        for profile in profiles:
+            shutil.rmtree(profile, ignore_errors=True)
+    fps = [(e[0] - s[0]) / ((e[1] - s[1]) / 1000) for s, e in zip(start, end, strict=True)]
+    return {"fps": fps, "snapshots": snapshots, "cpu": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--players", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+          f"placeholder model at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
+    print("| players | decoded fps per player | key-to-photon p50 | p95 | samples |"
+          " worker CPU |")
+    print("|---|---|---|---|---|---|")
+    for count in args.players:
+        result = measure(count, args.seconds)
+        p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
+        p95 = [s["p95"] for s in result["snapshots"] if s["p95"] is not None]
+        samples = sum(s["samples"] for s in result["snapshots"])
+        fps = ", ".join(f"{f:.1f}" for f in result["fps"])
+        p50_text = f"{statistics.median(p50):.0f} ms" if p50 else "n/a"
+        p95_text = f"{max(p95):.0f} ms" if p95 else "n/a"
+        print(f"| {count} | {fps} | {p50_text} | {p95_text} | {samples} |"
+              f" {100 * result['cpu']:.0f}% of a core |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

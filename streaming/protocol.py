@@ -1,0 +1,239 @@
+"""The data-channel protocol between the play page and the worker: versioned JSON messages.
+
+Page -> worker (unordered, no retransmits, 60 a second while the player plays):
+    {"v": 1, "type": "input", "seq": 17, "t": 1234.5, "keys": ["KeyW"], "dx": 3, "dy": -1,
+     "buttons": [0], "wheel": 0}
+  keys and buttons are what is held now; dx, dy and wheel are movement since the previous
+  message; seq grows by one per message; t is the page's clock (ms), echoed for round trips.
+    {"v": 1, "type": "ping", "t": 1234.5}
+Worker -> page:
+    {"v": 1, "type": "ack", "seq": 17, "frame": 240, "pts": 1080000}
+  frame 240 (its video pts on the 90 kHz clock) is the first frame reflecting seq 17 and all
+  earlier ones, so the page can time key-to-photon latency.
+    {"v": 1, "type": "pong", "t": 1234.5}
+
+The worker keeps only the latest state ("latest-state" contract): held keys and buttons are
+replaced by each newer message, mouse and wheel deltas add up until a frame takes them. Anything
+malformed, oversized or older than what was already applied is dropped and counted; nothing in
+here raises past `InputFolder.receive`, so a bad message can never end a session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 1024
+MAX_KEYS = 32
+MAX_KEY_CODE_LEN = 32
+MOUSE_BUTTONS = range(5)
+# One message carries at most this much pointer travel (CSS pixels) or wheel notches; more is
+# clamped, so a hostile page cannot spin the camera by any amount in one frame.
+MAX_MOUSE_DELTA = 2000.0
+MAX_WHEEL_DELTA = 50.0
+MAX_SEQ = 2**53
+INPUT_FIELDS = frozenset({"v", "type", "seq", "t", "keys", "dx", "dy", "buttons", "wheel"})
+PING_FIELDS = frozenset({"v", "type", "t"})
+
+
+class ProtocolError(ValueError):
+    """A data-channel message the worker cannot take; `kind` names the counter it lands in."""
+
+    def __init__(self, message: str, kind: str = "malformed"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class InputMessage:
+    """One validated input message."""
+
+    seq: int
+    t: float
+    keys: frozenset[str] = frozenset()
+    dx: float = 0.0
+    dy: float = 0.0
+    buttons: frozenset[int] = frozenset()
+    wheel: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        """Whether the player is doing anything (an empty message does not keep a session)."""
+        return bool(self.keys or self.buttons or self.dx or self.dy or self.wheel)
+
+
+@dataclass(frozen=True)
+class PingMessage:
+    """A round-trip probe; the worker echoes `t` straight back."""
+
+    t: float
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ProtocolError(f"{what} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _clamp(value: float, limit: float) -> float:
+    return max(-limit, min(limit, value))
+
+
+def _list(value: Any, what: str, limit: int) -> list:
+    if not isinstance(value, list):
+        raise ProtocolError(f"{what} must be a list, got {type(value).__name__}")
+    if len(value) > limit:
+        raise ProtocolError(f"{what} lists {len(value)} entries; at most {limit}")
+    return value
+
+
+def decode(data: str | bytes) -> InputMessage | PingMessage:
+    """Parse and validate one message from the page; raises ProtocolError with the reason."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes; at most {MAX_MESSAGE_BYTES}",
+                            kind="oversized")
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("a message must be a JSON object")
+    if raw.get("v") != VERSION:
+        raise ProtocolError(f"unsupported protocol version {raw.get('v')!r}; this is {VERSION}")
+    kind = raw.get("type")
+    if kind == "ping":
+        _no_unknown(raw, PING_FIELDS)
+        return PingMessage(t=_number(raw.get("t"), "t"))
+    if kind != "input":
+        raise ProtocolError(f"unknown message type {kind!r}")
+    _no_unknown(raw, INPUT_FIELDS)
+    seq = raw.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < MAX_SEQ:
+        raise ProtocolError(f"seq must be a non-negative integer, got {seq!r}")
+    keys = _list(raw.get("keys", []), "keys", MAX_KEYS)
+    for key in keys:
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CODE_LEN:
+            raise ProtocolError(f"keys must be KeyboardEvent.code strings, got {key!r}")
+    buttons = _list(raw.get("buttons", []), "buttons", len(MOUSE_BUTTONS))
+    for button in buttons:
+        if isinstance(button, bool) or not isinstance(button, int) or button not in MOUSE_BUTTONS:
+            raise ProtocolError(f"buttons must be integers 0..4, got {button!r}")
+    return InputMessage(
+        seq=seq, t=_number(raw.get("t", 0), "t"), keys=frozenset(keys),
+        dx=_clamp(_number(raw.get("dx", 0), "dx"), MAX_MOUSE_DELTA),
+        dy=_clamp(_number(raw.get("dy", 0), "dy"), MAX_MOUSE_DELTA),
+        buttons=frozenset(buttons),
+        wheel=_clamp(_number(raw.get("wheel", 0), "wheel"), MAX_WHEEL_DELTA),
+    )
+
+
+def _no_unknown(raw: dict, allowed: frozenset[str]) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ProtocolError(f"unknown field(s) {sorted(map(str, unknown))}")
+
+
+def encode_input(seq: int, t: float, keys=(), dx: float = 0.0, dy: float = 0.0, buttons=(),
+                 wheel: float = 0.0) -> str:
+    """The page's input message (used by tests and the benchmark's players)."""
+    return json.dumps({"v": VERSION, "type": "input", "seq": seq, "t": t, "keys": sorted(keys),
+                       "dx": dx, "dy": dy, "buttons": sorted(buttons), "wheel": wheel})
+
+
+def encode_ack(seq: int, frame: int, pts: int) -> str:
+    """Frame `frame` (video pts `pts`) is the first that reflects input `seq`."""
+    return json.dumps({"v": VERSION, "type": "ack", "seq": seq, "frame": frame, "pts": pts})
+
+
+def encode_pong(t: float) -> str:
+    return json.dumps({"v": VERSION, "type": "pong", "t": t})
+
+
+@dataclass(frozen=True)
+class FoldedInput:
+    """What one frame's step sees: the held state plus deltas accumulated since the last frame.
+
+    `seq` is the newest message folded in for the first time by this frame, None when no new
+    message arrived since the previous frame.
+    """
+
+    keys: frozenset[str] = frozenset()
+    dx: float = 0.0
+    dy: float = 0.0
+    buttons: frozenset[int] = frozenset()
+    wheel: float = 0.0
+    seq: int | None = None
+
+    def as_browser_input(self) -> dict:
+        """The per-frame form `inference.actions.ActionSpace.encode` takes."""
+        return {"keys": sorted(self.keys), "mouse": {"dx": self.dx, "dy": self.dy},
+                "buttons": sorted(self.buttons), "wheel": self.wheel}
+
+
+@dataclass
+class InputFolder:
+    """Latest-state memory of one session's input, written by the network and read per frame.
+
+    `receive` runs on the streaming loop and `take` on the device loop, hence the lock; a frame
+    reflects everything received before its `take`.
+    """
+
+    dropped: Counter = field(default_factory=Counter)
+    last_activity: float | None = None  # time.time() of the last message that did something
+    _keys: frozenset[str] = frozenset()
+    _buttons: frozenset[int] = frozenset()
+    _dx: float = 0.0
+    _dy: float = 0.0
+    _wheel: float = 0.0
+    _seq: int = -1
+    _taken_seq: int = -1
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def receive(self, data: str | bytes) -> PingMessage | InputMessage | None:
+        """Decode and apply one message; None when it was dropped (and counted)."""
+        try:
+            message = decode(data)
+        except ProtocolError as exc:
+            self.dropped[exc.kind] += 1
+            return None
+        if isinstance(message, InputMessage) and not self.apply(message):
+            return None
+        return message
+
+    def apply(self, message: InputMessage) -> bool:
+        """Fold one input message in; False (counted as stale) when it is not newer."""
+        with self._lock:
+            if message.seq <= self._seq:
+                # Unordered channel: a late message carries an older held state; applying it
+                # would undo a newer one, so it is dropped, deltas and all.
+                self.dropped["stale"] += 1
+                return False
+            self._seq = message.seq
+            self._keys, self._buttons = message.keys, message.buttons
+            self._dx += message.dx
+            self._dy += message.dy
+            self._wheel += message.wheel
+            if message.active:
+                self.last_activity = time.time()
+            return True
+
+    def release(self) -> None:
+        """Let go of every held key and button (the peer went away; nothing stays pressed)."""
+        with self._lock:
+            self._keys, self._buttons = frozenset(), frozenset()
+
+    def take(self) -> FoldedInput:
+        """The input for the next frame; movement deltas start again from zero."""
+        with self._lock:
+            new_seq = self._seq if self._seq > self._taken_seq else None
+            self._taken_seq = self._seq
+            folded = FoldedInput(keys=self._keys, dx=self._dx, dy=self._dy,
+                                 buttons=self._buttons, wheel=self._wheel, seq=new_seq)
+            self._dx = self._dy = self._wheel = 0.0
+            return folded

@@ -1,0 +1,105 @@
+"""The video track a session's peer sends: frames from the device loop, stamped on a 90 kHz clock.
+
+The device loop produces frames on its own thread at the pool's frame rate; `push` hands each
+one to the streaming loop through a queue of at most `depth` frames that drops the oldest, so a
+slow encoder or network skips frames instead of building latency. The track never sleeps: the
+device loop is the pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import math
+from collections import deque
+
+import numpy as np
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
+
+logger = logging.getLogger(__name__)
+
+VIDEO_CLOCK = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+
+
+def video_scale(frame_size: tuple[int, int], min_side: int) -> int:
+    """Integer upscale that brings the short side to at least `min_side` (1 when already there).
+
+    Small model pictures are scaled up by whole pixels before encoding: every model pixel then
+    covers whole 2x2 chroma blocks of yuv420p, so colours do not bleed between neighbours.
+    """
+    return max(1, math.ceil(min_side / max(1, min(frame_size))))
+
+
+def to_video_frame(image: np.ndarray, scale: int) -> VideoFrame:
+    """uint8 (H,W,3) RGB -> yuv420p frame of (H*scale, W*scale), padded to even sides."""
+    if scale > 1:
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)  # (H*s,W*s,3)
+    pad_h, pad_w = image.shape[0] % 2, image.shape[1] % 2
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")  # even sides
+    frame = VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+    return frame.reformat(format="yuv420p")
+
+
+class FrameTrack(MediaStreamTrack):
+    """A video track fed from another thread; pts is real generation time on a 90 kHz clock."""
+
+    kind = "video"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, scale: int = 1, depth: int = 2,
+                 label: str = ""):
+        super().__init__()
+        self.label = label
+        self.scale = scale
+        self.dropped = 0
+        self.sent = 0
+        self._loop = loop
+        self._queue: deque[VideoFrame] = deque()
+        self._depth = depth
+        self._ready = asyncio.Event()
+        self._origin: float | None = None
+        self._last_pts = -1
+
+    def pts_for(self, generated_at: float) -> int:
+        """90 kHz timestamp of a frame generated at `generated_at` (monotonic seconds)."""
+        if self._origin is None:
+            self._origin = generated_at
+        pts = round((generated_at - self._origin) * VIDEO_CLOCK)
+        # Two frames in the same clock tick still need increasing timestamps.
+        pts = max(pts, self._last_pts + 1)
+        self._last_pts = pts
+        return pts
+
+    def push(self, image: np.ndarray, generated_at: float) -> int:
+        """Queue a frame (any thread); returns its pts so acks can name it."""
+        frame = to_video_frame(image, self.scale)
+        frame.pts = self.pts_for(generated_at)
+        frame.time_base = VIDEO_TIME_BASE
+        try:
+            self._loop.call_soon_threadsafe(self._put, frame)
+        except RuntimeError:  # the streaming loop already closed: the worker is stopping
+            pass
+        return frame.pts
+
+    def _put(self, frame: VideoFrame) -> None:
+        while len(self._queue) >= self._depth:
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append(frame)
+        self._ready.set()
+
+    async def recv(self) -> VideoFrame:
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        self.sent += 1
+        return self._queue.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        self._ready.set()  # wake a waiting recv so the sender sees the end

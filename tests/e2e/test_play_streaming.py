@@ -1,0 +1,125 @@
+"""Playing in headless Chromium: WebRTC video from the worker, keys steering the picture."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import make_world
+from tests.e2e.conftest import off_loop
+from tests.e2e.players import (
+    best_shift,
+    capture,
+    decoded_fps,
+    difference,
+    log_in,
+    queue_and_play,
+    sign_up,
+    start_playing,
+    wait_for_video,
+)
+from webapp.fleet.models import GpuPool, Slot, Worker
+from webapp.fleet.services import reap_workers
+from webapp.play.models import PlaySession
+from webapp.worlds.placeholders import placeholder_image
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def set_pool(pool, **fields):
+    GpuPool.objects.filter(pk=pool.pk).update(**fields)
+
+
+def hold(page, key: str, seconds: float) -> None:
+    page.keyboard.down(key)
+    page.wait_for_timeout(seconds * 1000)
+    page.keyboard.up(key)
+    page.wait_for_timeout(600)  # the release reaches the worker and its frame the screen
+
+
+def test_a_new_player_streams_at_frame_rate_steers_the_picture_and_plays_until_time_is_up(
+        service, pool, browser_context):
+    off_loop(set_pool, pool, session_seconds=32)
+    off_loop(make_world, pool)
+    off_loop(service.start_worker, slots=1)
+    page = browser_context.new_page()
+    sign_up(page, service.url, "streamer")
+    session_id = queue_and_play(page, "Coast")
+    expect(page.locator("#controls")).to_contain_text("D / → right")
+
+    fps = decoded_fps(page, 10)
+    assert fps >= 18, f"decoded {fps:.1f} fps"
+
+    start_playing(page)
+    still = capture(page)
+    hold(page, "d", 0.4)
+    dy, dx, error = best_shift(still, moved := capture(page))
+    # Walking right scrolls the world left, one pixel per frame.
+    assert dy == 0 and dx <= -3 and error < 12, (dy, dx, error)
+    assert difference(still, moved) > 3 * error
+    hold(page, "w", 0.4)
+    dy, dx, error = best_shift(moved, capture(page))
+    assert dy >= 3 and dx == 0 and error < 12, (dy, dx, error)
+    page.keyboard.down("Space")  # "attack" shows the picture inverted while held
+    page.wait_for_timeout(600)
+    inverted = capture(page)
+    page.keyboard.up("Space")
+    page.wait_for_timeout(600)
+    assert difference(255 - inverted, capture(page)) < 12
+
+    page.reload()  # within the grace period: the same session, a new peer connection
+    wait_for_video(page)
+    assert page.url.rstrip("/").endswith(session_id)
+    expect(page.locator("#end-label")).to_have_text("time is up", timeout=30_000)
+    session = off_loop(PlaySession.objects.get, public_id=session_id)
+    assert session.end_reason == PlaySession.EndReason.TIME_UP
+    assert off_loop(lambda: Slot.objects.filter(session__isnull=False).count()) == 0
+    assert off_loop(Slot.objects.count) == 1
+    expect(page.locator("#queue-again")).to_be_visible()
+
+
+def test_two_players_in_two_browsers_share_one_worker_and_each_sees_only_their_world(
+        service, pool, make_user, browsers):
+    off_loop(make_world, pool)
+    off_loop(make_world, pool, slug="forest", name="Forest")
+    worker = off_loop(service.start_worker, slots=2)
+    pages = {}
+    for world in ("Coast", "Forest"):
+        user = off_loop(make_user)
+        page = browsers().new_page()
+        log_in(page, service.url, user.username)
+        queue_and_play(page, world)
+        pages[world.lower()] = page
+    assert off_loop(lambda: Slot.objects.filter(session__isnull=False).count()) == 2
+    assert off_loop(Worker.objects.count) == 1
+    for slug, page in pages.items():
+        assert decoded_fps(page, 3) >= 15
+        shown = capture(page)
+        own = placeholder_image(slug)
+        other = placeholder_image("forest" if slug == "coast" else "coast")
+        assert difference(shown, own) < 12 < difference(shown, other), slug
+    worker.terminate()  # SIGTERM: sessions end cleanly and the players are told why
+    for page in pages.values():
+        expect(page.locator("#end-label")).to_have_text("the worker shut down", timeout=15_000)
+    assert worker.wait(timeout=20) == 0
+
+
+def test_a_killed_worker_is_reported_lost_within_15_seconds_with_the_front_of_the_queue(
+        service, pool, settings, browser_context):
+    settings.WORKER_TIMEOUT = 2
+    off_loop(make_world, pool)
+    worker = off_loop(service.start_worker, slots=1)
+    page = browser_context.new_page()
+    sign_up(page, service.url, "unlucky")
+    queue_and_play(page, "Coast")
+    worker.kill()  # SIGKILL: no goodbye, the heartbeat just stops
+    killed_at = time.monotonic()
+    while time.monotonic() - killed_at < 12 and not off_loop(reap_workers):
+        time.sleep(0.5)
+    left_ms = max(1.0, 15 - (time.monotonic() - killed_at)) * 1000
+    expect(page.locator("#end-label")).to_have_text("the worker was lost", timeout=left_ms)
+    assert time.monotonic() - killed_at < 15
+    expect(page.locator("#rejoin-front")).to_be_visible()
+    assert off_loop(Slot.objects.count) == 0

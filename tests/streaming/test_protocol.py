@@ -1,0 +1,144 @@
+"""The data-channel protocol: decoding, validation, and folding input into frames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from inference.placeholder import PlaceholderRuntime
+from streaming.controls import Controls
+from streaming.protocol import (
+    MAX_MESSAGE_BYTES,
+    InputFolder,
+    InputMessage,
+    PingMessage,
+    ProtocolError,
+    decode,
+    encode_ack,
+    encode_input,
+)
+
+
+def message(**fields) -> str:
+    return json.dumps({"v": 1, "type": "input", "seq": 1, "t": 5.0, **fields})
+
+
+def test_an_input_message_round_trips_through_encode_and_decode():
+    decoded = decode(encode_input(7, 12.5, keys=["KeyW", "Space"], dx=3, dy=-2, buttons=[0],
+                                  wheel=-1))
+    assert decoded == InputMessage(seq=7, t=12.5, keys=frozenset({"KeyW", "Space"}), dx=3.0,
+                                   dy=-2.0, buttons=frozenset({0}), wheel=-1.0)
+
+
+def test_a_ping_decodes_and_an_ack_names_seq_frame_and_pts():
+    assert decode('{"v": 1, "type": "ping", "t": 3}') == PingMessage(t=3.0)
+    assert json.loads(encode_ack(4, 90, 4500)) == {"v": 1, "type": "ack", "seq": 4,
+                                                   "frame": 90, "pts": 4500}
+
+
+@pytest.mark.parametrize("data, reason", [
+    ("{", "not JSON"),
+    ("[1, 2]", "JSON object"),
+    (json.dumps({"v": 2, "type": "input", "seq": 1}), "version"),
+    (json.dumps({"v": 1, "type": "teleport"}), "unknown message type"),
+    (message(seq=-1), "seq"),
+    (message(seq=True), "seq"),
+    (message(keys="KeyW"), "keys must be a list"),
+    (message(keys=[7]), "KeyboardEvent.code"),
+    (message(keys=["K" * 40]), "KeyboardEvent.code"),
+    (message(keys=[f"Key{i}" for i in range(40)]), "at most"),
+    (message(buttons=[9]), "buttons"),
+    (message(dx=float("nan")), "finite"),
+    (message(dx="3"), "finite"),
+    (message(extra=1), "unknown field"),
+])
+def test_malformed_messages_are_rejected_with_the_reason(data, reason):
+    with pytest.raises(ProtocolError, match=reason) as caught:
+        decode(data)
+    assert caught.value.kind == "malformed"
+
+
+def test_an_oversized_message_is_rejected_before_parsing():
+    with pytest.raises(ProtocolError) as caught:
+        decode("x" * (MAX_MESSAGE_BYTES + 1))
+    assert caught.value.kind == "oversized"
+
+
+def test_huge_mouse_and_wheel_deltas_are_clamped():
+    decoded = decode(message(dx=1e9, dy=-1e9, wheel=1e6))
+    assert decoded.dx == 2000.0 and decoded.dy == -2000.0 and decoded.wheel == 50.0
+
+
+def test_a_frame_sees_the_latest_held_keys_and_the_sum_of_movement_since_the_last_frame():
+    folder = InputFolder()
+    folder.receive(message(seq=1, keys=["KeyW"], dx=2, wheel=1))
+    folder.receive(message(seq=2, keys=["KeyD"], dx=3, dy=-1, buttons=[0]))
+    folded = folder.take()
+    assert folded.keys == frozenset({"KeyD"}) and folded.buttons == frozenset({0})
+    assert (folded.dx, folded.dy, folded.wheel, folded.seq) == (5.0, -1.0, 1.0, 2)
+    again = folder.take()
+    # Held state persists into the next frame; deltas were spent and no new message came.
+    assert again.keys == frozenset({"KeyD"})
+    assert (again.dx, again.dy, again.wheel, again.seq) == (0.0, 0.0, 0.0, None)
+
+
+def test_out_of_order_messages_are_dropped_whole_and_counted():
+    folder = InputFolder()
+    folder.receive(message(seq=5, keys=["KeyW"]))
+    assert folder.receive(message(seq=4, keys=["KeyS"], dx=100)) is None
+    assert folder.receive(message(seq=5, keys=["KeyS"])) is None
+    folded = folder.take()
+    assert folded.keys == frozenset({"KeyW"}) and folded.dx == 0.0
+    assert folder.dropped == {"stale": 2}
+
+
+def test_bad_messages_are_counted_by_kind_and_never_raise():
+    folder = InputFolder()
+    for data in ("nope", b"\xff\xfe", "y" * 2000, message(seq="one")):
+        assert folder.receive(data) is None
+    assert folder.dropped == {"malformed": 3, "oversized": 1}
+
+
+def test_only_messages_that_do_something_count_as_activity():
+    folder = InputFolder()
+    folder.receive(message(seq=1))
+    assert folder.last_activity is None
+    folder.receive(message(seq=2, dx=1))
+    assert folder.last_activity is not None
+
+
+def test_releasing_lets_go_of_held_keys_and_buttons():
+    folder = InputFolder()
+    folder.receive(message(seq=1, keys=["KeyW"], buttons=[2]))
+    folder.release()
+    folded = folder.take()
+    assert folded.keys == frozenset() and folded.buttons == frozenset()
+
+
+def test_placeholder_controls_map_held_keys_and_mouse_buttons_to_its_action_vector():
+    controls = Controls(PlaceholderRuntime())
+    folder = InputFolder()
+    folder.receive(message(seq=1, keys=["KeyD", "KeyW", "KeyZ"], buttons=[0]))
+    vector = controls.vector(folder.take())
+    np.testing.assert_array_equal(vector, [1, 0, 0, 1, 1])  # forward, back, left, right, attack
+    assert controls.bindings()[0] == {"action": "forward", "codes": ["KeyW", "ArrowUp"]}
+
+
+def test_an_action_space_runtime_encodes_through_the_space_and_keeps_the_hotbar():
+    from inference.actions import get_action_space
+
+    class SpaceRuntime:
+        action_space = get_action_space("oasis-25")
+        action_names = tuple(f.name for f in action_space.fields)
+
+    controls = Controls(SpaceRuntime())
+    folder = InputFolder()
+    folder.receive(message(seq=1, keys=["KeyW"], dx=40, wheel=1))
+    vector = controls.vector(folder.take())
+    space = SpaceRuntime.action_space
+    assert vector[space.index("forward")] == 1.0
+    assert vector[space.index("cameraY")] > 0  # mouse right turns right
+    assert vector[space.index("hotbar.2")] == 1.0  # the wheel stepped from slot 1 to 2
+    assert {"action": "cameraY", "codes": ["MouseMoveX"]} in controls.bindings()

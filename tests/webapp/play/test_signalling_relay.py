@@ -1,0 +1,74 @@
+"""The play websocket relays WebRTC signalling between the page and the owning worker only."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+from channels.layers import get_channel_layer
+
+from streaming.signalling import worker_group
+from tests.conftest import confirmed_session
+from tests.webapp.test_consumers import communicator, receive_type
+from webapp.play.models import PlaySession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+def mark_running(session):
+    PlaySession.objects.filter(pk=session.pk).update(state=PlaySession.State.RUNNING)
+
+
+async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_that_page(
+        world, owner):
+    session = await sync_to_async(confirmed_session)(world, owner)
+    await sync_to_async(mark_running)(session)
+    layer = get_channel_layer()
+    worker_channel = await layer.new_channel()
+    await layer.group_add(worker_group(str(session.public_id)), worker_channel)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
+        await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000})
+        relayed = await asyncio.wait_for(layer.receive(worker_channel), 5)
+        assert relayed["type"] == "signal.offer" and relayed["sdp"].startswith(OFFER)
+        await layer.send(relayed["reply_to"], {"type": "session.signal",
+                                               "signal": {"kind": "answer", "sdp": "v=0 a"}})
+        answer = await receive_type(comm, "signal")
+        assert answer == {"type": "signal", "kind": "answer", "sdp": "v=0 a"}
+    finally:
+        await comm.disconnect()
+        await layer.group_discard(worker_group(str(session.public_id)), worker_channel)
+
+
+async def test_an_offer_before_the_worker_runs_the_session_is_told_to_wait(world, owner):
+    session = await sync_to_async(confirmed_session)(world, owner)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
+        await comm.send_json_to({"type": "offer", "sdp": OFFER})
+        reply = await receive_type(comm, "signal")
+        assert reply["kind"] == "not_ready" and reply["state"] == "starting"
+    finally:
+        await comm.disconnect()
+
+
+async def test_an_offer_without_sdp_or_too_large_gets_an_error_and_the_socket_stays_open(
+        world, owner):
+    session = await sync_to_async(confirmed_session)(world, owner)
+    await sync_to_async(mark_running)(session)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
+        await comm.send_json_to({"type": "offer", "sdp": 7})
+        assert "SDP" in (await receive_type(comm, "error"))["error"]
+        await comm.send_json_to({"type": "offer", "sdp": OFFER + "x" * 40_000})
+        assert "larger" in (await receive_type(comm, "error"))["error"]
+        await comm.send_json_to({"type": "leave"})
+        assert (await receive_type(comm, "ended"))["reason"] == "left"
+    finally:
+        await comm.disconnect()
