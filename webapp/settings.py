@@ -194,9 +194,16 @@ WORKER_POOL = env_str("WORKER_POOL", "default")
 WORKER_SLOTS = env_int("WORKER_SLOTS", 0)  # 0: take the pool's slots_per_worker
 WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 2.0)
 WORKER_TIMEOUT = env_int("WORKER_TIMEOUT", 10)
-WORKER_RUNTIME = env_str("WORKER_RUNTIME", "inference.placeholder.PlaceholderRuntime")
+# Empty: the rollout engine for a pool with a checkpoint, the placeholder picture otherwise.
+WORKER_RUNTIME = env_str("WORKER_RUNTIME", "")
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
-DEFAULT_CHECKPOINT = env_str("DEFAULT_CHECKPOINT", "")
+# The model this repository trains and ships (inference/training); the default pool runs it
+# when the file is present, and the placeholder picture otherwise.
+SHIPPED_CHECKPOINT = BASE_DIR / "models" / "crafter-small.safetensors"
+DEFAULT_CHECKPOINT = env_str(
+    "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else "")
+# Starting scenes recorded from the teacher game; placeholders are drawn when absent.
+WORLD_SCENES_DIR = Path(env_str("WORLD_SCENES_DIR", str(BASE_DIR / "models" / "worlds")))
 
 # --- WebRTC / streaming ----------------------------------------------------------------------
 # JSON list of RTCIceServer dicts; empty by default so nothing is contacted unasked.

@@ -15,6 +15,9 @@ from webapp.fleet.worker import WorkerProcess
 
 logger = logging.getLogger(__name__)
 
+ENGINE_RUNTIME = "inference.engine_runtime.EngineRuntime"
+PLACEHOLDER_RUNTIME = "inference.placeholder.PlaceholderRuntime"
+
 
 class Command(BaseCommand):
     help = "Run a GPU worker that owns slots in one pool and plays sessions on them."
@@ -24,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--slots", type=int, default=settings.WORKER_SLOTS,
                             help="slots to offer (default: the pool's slots_per_worker)")
         parser.add_argument("--runtime", default=settings.WORKER_RUNTIME,
-                            help="dotted path of the WorldRuntime class")
+                            help="dotted path of the WorldRuntime class (default: the engine "
+                                 "for a pool with a checkpoint, else the placeholder)")
 
     def handle(self, *args, **options):
         pool = GpuPool.objects.filter(slug=options["pool"]).first()
@@ -34,7 +38,8 @@ class Command(BaseCommand):
         slots = options["slots"] or pool.slots_per_worker
         if slots < 1:
             raise CommandError("--slots must be at least 1")
-        process = WorkerProcess(pool, slots, options["runtime"], version=__version__)
+        runtime = options["runtime"] or (ENGINE_RUNTIME if pool.checkpoint else PLACEHOLDER_RUNTIME)
+        process = WorkerProcess(pool, slots, runtime, version=__version__)
         worker = process.start()
         worker_shutting_down.connect(lambda **_: process.shutting_down.set(), weak=False)
         self.stdout.write(f"worker {worker.public_id} serving {slots} slot(s) of {pool.slug}")

@@ -5,24 +5,16 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from webapp.accounts.models import User
 from webapp.fleet.models import GpuPool
-from webapp.worlds.models import PromptImage, World
-from webapp.worlds.placeholders import placeholder_image, png_bytes
-
-WORLDS = [
-    ("coast", "Coast", "Sand meets the sea; walk the shoreline."),
-    ("village", "Village", "Open fields around a few huts."),
-    ("forest", "Forest", "Dense trees and narrow clearings."),
-    ("desert", "Desert", "Dunes as far as you can see."),
-]
+from webapp.worlds.scenes import SceneError, install, placeholder_scenes, recorded_scenes
 
 
 class Command(BaseCommand):
-    help = "Create the default pool, the four starting worlds and an admin account."
+    help = "Create the default pool, the starting worlds and an admin account."
 
     def add_arguments(self, parser):
         parser.add_argument("--admin-username", default="admin")
@@ -35,20 +27,21 @@ class Command(BaseCommand):
         )
         if created:
             self.stdout.write(f"created pool {pool.slug}")
-        for order, (slug, name, description) in enumerate(WORLDS):
-            self._seed_world(pool, order, slug, name, description)
+        elif not pool.checkpoint and settings.DEFAULT_CHECKPOINT:
+            # A checkout that gained the trained model moves its pool onto it.
+            GpuPool.objects.filter(pk=pool.pk).update(checkpoint=settings.DEFAULT_CHECKPOINT)
+            self.stdout.write(f"pool {pool.slug} now runs {settings.DEFAULT_CHECKPOINT}")
+        for line in install(self._scenes(), pool):
+            self.stdout.write(line)
         self._ensure_admin(options["admin_username"])
 
-    def _seed_world(self, pool, order, slug, name, description):
-        if World.objects.filter(slug=slug).exists():
-            return
-        image = placeholder_image(slug)
-        world = World.objects.create(
-            slug=slug, name=name, description=description, pool=pool, sort_order=order,
-            thumbnail_png=png_bytes(image, scale=2),
-        )
-        PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
-        self.stdout.write(f"seeded world {slug}")
+    def _scenes(self):
+        if (settings.WORLD_SCENES_DIR / "index.json").exists():
+            try:
+                return recorded_scenes(settings.WORLD_SCENES_DIR)
+            except SceneError as exc:
+                raise CommandError(str(exc)) from exc
+        return placeholder_scenes()
 
     def _ensure_admin(self, username):
         password_file = settings.DATA_DIR / "admin-password.txt"
