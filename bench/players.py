@@ -6,9 +6,10 @@ profile), each signed in, queued, confirmed and playing. During the measuring wi
 player taps D (down, then up) every 250 ms; the page times each change from the key event to
 the first presented video frame that reflects it (see frontend/static/js/play-stats.js).
 
-Usage: python bench/players.py [--players 1 2 4] [--seconds 10]
+Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--wipe]
 Uses its own data directory (var/bench-players: SQLite and the embedded Redis) unless
-DATABASE_URL / REDIS_URL are set.
+DATABASE_URL / REDIS_URL are set. Each run deletes every session, ticket, worker, world and pool
+in its database: any database but its own SQLite file needs --wipe to say that is meant.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
-os.environ.setdefault("DATA_DIR", str(REPO / "var" / "bench-players"))
+BENCH_DATA_DIR = REPO / "var" / "bench-players"
+os.environ.setdefault("DATA_DIR", str(BENCH_DATA_DIR))
 # Playwright's sync API keeps a loop in this thread; the ORM calls between steps are plain.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -51,8 +53,31 @@ PASSWORD = "correct horse battery staple"
 TAP_MS = 250
 
 
-def fresh_fleet(slots: int) -> GpuPool:
+class NotTheBenchDatabase(SystemExit):
+    """The configured database is not the bench's own and --wipe was not given."""
+
+
+def own_database() -> bool:
+    """True when the database is the bench's SQLite file inside its own data directory."""
+    db = settings.DATABASES["default"]
+    if not db["ENGINE"].endswith("sqlite3"):
+        return False
+    return Path(str(db["NAME"])).resolve() == (BENCH_DATA_DIR / "reverie.sqlite3").resolve()
+
+
+def check_wipe_allowed(wipe: bool) -> None:
+    """Refuse to empty a database that may hold real players unless told to."""
+    if wipe or own_database():
+        return
+    db = settings.DATABASES["default"]
+    raise NotTheBenchDatabase(
+        f"refusing to wipe database {db['NAME']!r} ({db['ENGINE']}): it is not the bench's own "
+        f"SQLite file under {BENCH_DATA_DIR}; pass --wipe to empty it anyway")
+
+
+def fresh_fleet(slots: int, wipe: bool = False) -> GpuPool:
     """A clean database with one pool of `slots` slots, a world, and nobody playing."""
+    check_wipe_allowed(wipe)
     call_command("migrate", verbosity=0)
     PlaySession.objects.all().delete()
     Ticket.objects.all().delete()
@@ -117,8 +142,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(count: int, seconds: float) -> dict:
-    fresh_fleet(count)
+def measure(count: int, seconds: float, wipe: bool = False) -> dict:
+    fresh_fleet(count, wipe)
     stack = Stack(count)
     profiles: list[str] = []
     try:
@@ -162,14 +187,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--wipe", action="store_true",
+                        help="allow emptying a database other than the bench's own SQLite file")
     args = parser.parse_args()
+    check_wipe_allowed(args.wipe)
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
           f"placeholder model at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
     print("| players | decoded fps per player | key-to-photon p50 | p95 | samples |"
           " worker CPU |")
     print("|---|---|---|---|---|---|")
     for count in args.players:
-        result = measure(count, args.seconds)
+        result = measure(count, args.seconds, args.wipe)
         p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
         p95 = [s["p95"] for s in result["snapshots"] if s["p95"] is not None]
         samples = sum(s["samples"] for s in result["snapshots"])

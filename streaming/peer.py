@@ -9,9 +9,11 @@ when the loop shuts down.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -86,6 +88,7 @@ class StreamingLoop:
     def __init__(self):
         self.loop = asyncio.new_event_loop()
         self.peers: dict[str, SessionPeer] = {}
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="streaming-loop", daemon=True)
 
     def start(self) -> None:
@@ -98,7 +101,15 @@ class StreamingLoop:
 
     def call(self, coro: Coroutine, timeout: float = 10.0) -> Any:
         """Run a coroutine on the loop from another thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        if self._stopping or self.loop.is_closed() or not self._thread.is_alive():
+            coro.close()  # never scheduled: close it so it is not reported as never awaited
+            raise RuntimeError("the streaming loop is not running")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()  # a caller that gave up must not leave the work running
+            raise
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Close every live peer, then stop the loop."""
@@ -108,6 +119,7 @@ class StreamingLoop:
             self.call(self.close_all(), timeout)
         except Exception:
             logger.exception("closing peers on shutdown failed")
+        self._stopping = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)
 
@@ -130,6 +142,8 @@ class SessionPeer:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers()))
         self.channel = None
         self.closed = False
+        # monotonic time of the last sign of life from the page (connected, or a message)
+        self.last_heard: float | None = None
         self.pc.on("connectionstatechange", self._state_changed)
         self.pc.on("datachannel", self._channel_opened)
 
@@ -160,6 +174,8 @@ class SessionPeer:
     def _state_changed(self) -> None:
         state = self.pc.connectionState
         logger.info("session %s peer connection %s", self.session_id, state)
+        if state == "connected":
+            self.last_heard = time.monotonic()
         self.on_state(state)
         if state in ("failed", "closed"):
             asyncio.ensure_future(self.close())
@@ -169,6 +185,7 @@ class SessionPeer:
         channel.on("message", self._message)
 
     def _message(self, data) -> None:
+        self.last_heard = time.monotonic()
         message = self.folder.receive(data)
         if isinstance(message, PingMessage):
             self._send(encode_pong(message.t))

@@ -228,6 +228,15 @@ class InputFolder:
         with self._lock:
             self._keys, self._buttons = frozenset(), frozenset()
 
+    def restart(self) -> None:
+        """Forget the old page: its sequence numbers, held state and unread deltas."""
+        with self._lock:
+            # A new page counts seq from 1 again; keeping the old high-water mark would drop
+            # all of its input as stale.
+            self._seq = self._taken_seq = -1
+            self._keys, self._buttons = frozenset(), frozenset()
+            self._dx = self._dy = self._wheel = 0.0
+
     def take(self) -> FoldedInput:
         """The input for the next frame; movement deltas start again from zero."""
         with self._lock:

@@ -4,7 +4,7 @@ The page sends its offer on the play websocket; the web tier only relays it to t
 `session.<uuid>.worker`, which exactly one listener joins: the `SessionStream` of the worker
 that runs the session. The answer goes back to the channel of the websocket that asked.
 A new offer (a reload, a second tab) replaces the session's peer connection; the session and
-its world carry on.
+its world carry on, and the replaced page is told so it stops offering.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -23,8 +24,15 @@ from streaming.protocol import InputFolder
 logger = logging.getLogger(__name__)
 
 MAX_SDP_CHARS = 32_000
-# Peer states after which the player has no picture; the grace period runs from the first.
-UNHEALTHY_STATES = frozenset({"new", "connecting", "disconnected", "failed", "closed"})
+# Peer states in which the player has no picture; the grace period runs from the first.
+# aiortc never reports "disconnected": a silent data channel stands in for it (see below).
+UNHEALTHY_STATES = frozenset({"new", "connecting", "failed", "closed"})
+# The page pings every second; this much silence means the player is gone.
+SILENCE_SECONDS = 3.0
+# Answering costs a peer connection: a session answers at most one offer this often.
+MIN_OFFER_SECONDS = 1.0
+# Offers waiting to be answered; more than this is a flood, and only the newest matter.
+MAX_WAITING = 8
 
 
 def worker_group(session_id: str) -> str:
@@ -35,22 +43,26 @@ def worker_group(session_id: str) -> str:
 class SessionStream:
     """A session's streaming side: its input folder, current peer and signalling listener."""
 
+    min_offer_seconds = MIN_OFFER_SECONDS
+
     def __init__(self, streaming: StreamingLoop, session_id: str, controls: Controls,
-                 codec: str = "vp8", scale: int = 1, frame_rate: float = 20.0):
+                 codec: str = "vp8", scale: int = 1):
         self.streaming = streaming
         self.session_id = session_id
         self.controls = controls
         self.codec = codec
         self.scale = scale
-        self.frame_rate = frame_rate
         self.folder = InputFolder()
         self.peer: SessionPeer | None = None
-        self.offers = 0
         # monotonic time since when the player has had no working peer; None while connected
         # or before the first offer (the websocket grace covers a page that never offers).
         self.unhealthy_since: float | None = None
+        self._peer_page: str | None = None  # reply channel of the page that owns the peer
+        self._last_offer_at: float | None = None
         self._channel: str | None = None
-        self._listener: asyncio.Task | None = None
+        self._inbox: deque[dict[str, Any]] = deque(maxlen=MAX_WAITING)
+        self._arrived: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
         self._closed = False
 
     # --- called from the session runner's thread ---------------------------------------------
@@ -65,6 +77,9 @@ class SessionStream:
         self._closed = True
         try:
             self.streaming.call(self._close(), timeout=10)
+        except RuntimeError:
+            # The worker stopped its streaming loop first; that closed every peer already.
+            logger.info("session %s: streaming loop already stopped", self.session_id)
         except Exception:
             logger.exception("session %s: closing the stream failed", self.session_id)
 
@@ -76,29 +91,46 @@ class SessionStream:
 
     def peer_gone_for(self, now: float | None = None) -> float:
         """Seconds the player has been without a working peer (0 when connected)."""
-        since = self.unhealthy_since
-        return 0.0 if since is None else (now or time.monotonic()) - since
+        now = time.monotonic() if now is None else now
+        since = self._unhealthy_from(now)
+        return 0.0 if since is None else max(0.0, now - since)
+
+    def _unhealthy_from(self, now: float) -> float | None:
+        if self.unhealthy_since is not None:
+            return self.unhealthy_since
+        peer = self.peer
+        heard = peer.last_heard if peer is not None else None
+        if heard is not None and now - heard > SILENCE_SECONDS:
+            return heard + SILENCE_SECONDS  # a connected peer whose page stopped talking
+        return None
 
     # --- on the streaming loop ------------------------------------------------------------------
     async def _open(self) -> None:
+        if self._closed:
+            return  # closed before the loop got to it: never join the group
         layer = get_channel_layer()
         # channels_redis lets one receiver at a time pull a process's "!" channels, and it only
         # serves channels of its own prefix: every receiver here keeps the default prefix.
         self._channel = await layer.new_channel()
         await layer.group_add(worker_group(self.session_id), self._channel)
-        self._listener = asyncio.ensure_future(self._listen(layer))
+        self._arrived = asyncio.Event()
+        self._tasks = [asyncio.ensure_future(self._receive(layer)),
+                       asyncio.ensure_future(self._serve(layer))]
         logger.info("session %s listening for signalling", self.session_id)
 
     async def _close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-        layer = get_channel_layer()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            await _finished(task)
         if self._channel is not None:
-            await layer.group_discard(worker_group(self.session_id), self._channel)
+            await get_channel_layer().group_discard(worker_group(self.session_id), self._channel)
         if self.peer is not None:
             await self.peer.close()
 
-    async def _listen(self, layer) -> None:
+    async def _receive(self, layer) -> None:
+        # Receiving runs apart from answering, so offers that arrive during an answer are
+        # seen, and only the newest of them is answered.
         while True:
             try:
                 message = await layer.receive(self._channel)
@@ -108,45 +140,93 @@ class SessionStream:
                 logger.exception("session %s: channel layer receive failed", self.session_id)
                 await asyncio.sleep(1)
                 continue
-            try:
-                await self.handle(layer, message)
-            except Exception:
-                logger.exception("session %s: signalling message failed", self.session_id)
+            self._inbox.append(message)
+            self._arrived.set()
 
-    async def handle(self, layer, message: dict[str, Any]) -> None:
+    async def _serve(self, layer) -> None:
+        while True:
+            self._arrived.clear()
+            while self._inbox:
+                message = self._inbox.popleft()
+                try:
+                    await self.handle(layer, message, superseded=self._newer_offer_waiting())
+                except Exception:
+                    logger.exception("session %s: signalling message failed", self.session_id)
+            await self._arrived.wait()
+
+    def _newer_offer_waiting(self) -> str | None:
+        """The reply channel of the newest waiting offer, if any."""
+        for message in reversed(self._inbox):
+            if message.get("type") == "signal.offer":
+                return message.get("reply_to") or ""
+        return None
+
+    async def handle(self, layer, message: dict[str, Any], superseded: str | None = None) -> None:
         """One relayed message from the page: only offers are expected."""
         if message.get("type") != "signal.offer":
             logger.warning("session %s: unexpected signalling %r", self.session_id,
                            message.get("type"))
             return
         reply_to = message.get("reply_to")
-        sdp = message.get("sdp")
         if not isinstance(reply_to, str):
             return
+        offer_id = message.get("offer_id")
+        if superseded is not None:
+            # A newer offer waits: answering this one would only be replaced at once.
+            if superseded != reply_to:
+                await self._reply(layer, reply_to, {"kind": "replaced"}, offer_id)
+            return
+        sdp = message.get("sdp")
         if not isinstance(sdp, str) or not 0 < len(sdp) <= MAX_SDP_CHARS:
             await self._reply(layer, reply_to, {"kind": "error", "error": "offer SDP is missing "
-                                                 f"or larger than {MAX_SDP_CHARS} characters"})
+                                                 f"or larger than {MAX_SDP_CHARS} characters"},
+                              offer_id)
             return
-        await self._reply(layer, reply_to, await self._answer(sdp))
+        if self._too_soon():
+            await self._reply(layer, reply_to, {"kind": "error", "error": "offers come too fast"},
+                              offer_id)
+            return
+        await self._tell_replaced(layer, reply_to)
+        await self._reply(layer, reply_to, await self._answer(sdp, reply_to), offer_id)
 
-    async def _answer(self, sdp: str) -> dict[str, Any]:
+    def _too_soon(self) -> bool:
+        now = time.monotonic()
+        if self._last_offer_at is not None and now - self._last_offer_at < self.min_offer_seconds:
+            logger.warning("session %s: offer ignored, the last was under %.1f s ago",
+                           self.session_id, self.min_offer_seconds)
+            return True
+        self._last_offer_at = now
+        return False
+
+    async def _tell_replaced(self, layer, reply_to: str) -> None:
+        # The other page stops offering; otherwise two tabs take the session back and forth.
+        old_page = self._peer_page
+        if self.peer is not None and old_page is not None and old_page != reply_to:
+            await self._reply(layer, old_page, {"kind": "replaced"}, None)
+
+    async def _answer(self, sdp: str, reply_to: str | None = None) -> dict[str, Any]:
         old, self.peer = self.peer, None
+        if self.unhealthy_since is None:
+            # Only the first offer since the player lost the picture starts the grace clock; a
+            # page that keeps offering without connecting must still run out of grace.
+            self.unhealthy_since = self._unhealthy_from(time.monotonic()) or time.monotonic()
         if old is not None:
             await old.close()  # one peer per session: the newest page wins
-        self.folder.release()
-        self.offers += 1
-        self.unhealthy_since = time.monotonic()
+        self.folder.restart()  # the new page counts its input from seq 1
         peer = SessionPeer(self.streaming, self.session_id, self.folder, self.codec,
                            self.scale, on_state=lambda state: self._peer_state(peer, state))
         try:
             answer = await peer.answer(sdp)
         except Exception as exc:
             logger.warning("session %s: bad offer: %s", self.session_id, exc)
-            await peer.close()
+            await _close_shielded(peer)
             return {"kind": "error", "error": f"the offer could not be answered: {exc}"}
-        self.peer = peer
-        return {"kind": "answer", "sdp": answer, "controls": self.controls.bindings(),
-                "frame_rate": self.frame_rate}
+        except BaseException:
+            # Cancelled (the session ended mid-answer): the peer must not outlive it.
+            await _close_shielded(peer)
+            raise
+        self.peer, self._peer_page = peer, reply_to
+        return {"kind": "answer", "sdp": answer, "controls": self.controls.bindings()}
 
     def _peer_state(self, peer: SessionPeer, state: str) -> None:
         if peer is not self.peer:
@@ -155,8 +235,26 @@ class SessionStream:
             self.unhealthy_since = None
         elif state in UNHEALTHY_STATES and self.unhealthy_since is None:
             self.unhealthy_since = time.monotonic()
-        if state in ("failed", "closed", "disconnected"):
+        if state in ("failed", "closed"):
             self.folder.release()
 
-    async def _reply(self, layer, channel: str, signal: dict[str, Any]) -> None:
-        await layer.send(channel, {"type": "session.signal", "signal": signal})
+    async def _reply(self, layer, channel: str, signal: dict[str, Any], offer_id: Any) -> None:
+        # The page matches answers to its latest offer by this id and ignores the rest.
+        await layer.send(channel, {"type": "session.signal",
+                                   "signal": {**signal, "offer_id": offer_id}})
+
+
+async def _close_shielded(peer: SessionPeer) -> None:
+    """Close a peer even if the awaiting task is cancelled meanwhile."""
+    await asyncio.shield(peer.close())
+
+
+async def _finished(task: asyncio.Task) -> None:
+    """Wait for a cancelled task to end; only the caller's own cancellation propagates."""
+    try:
+        await task
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():
+            raise
+    except Exception:
+        logger.exception("signalling task failed")

@@ -23,6 +23,7 @@ class OwnedObjectConsumer(AsyncJsonWebsocketConsumer):
     """A consumer for one object the logged-in user owns; bad messages get an error reply."""
 
     allowed_types: frozenset[str] = frozenset()
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
@@ -35,8 +36,8 @@ class OwnedObjectConsumer(AsyncJsonWebsocketConsumer):
     def parse(self, text_data, bytes_data) -> dict:
         if text_data is None:
             raise BadMessage("messages must be JSON text")
-        if len(text_data) > MAX_MESSAGE_BYTES:
-            raise BadMessage(f"message larger than {MAX_MESSAGE_BYTES} bytes")
+        if len(text_data) > self.max_message_bytes:
+            raise BadMessage(f"message larger than {self.max_message_bytes} bytes")
         try:
             content = json.loads(text_data)
         except ValueError as exc:

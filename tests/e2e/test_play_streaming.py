@@ -72,6 +72,12 @@ def test_a_new_player_streams_at_frame_rate_steers_the_picture_and_plays_until_t
     page.reload()  # within the grace period: the same session, a new peer connection
     wait_for_video(page)
     assert page.url.rstrip("/").endswith(session_id)
+    # The new page counts its input from seq 1 again: the worker must still act on it.
+    start_playing(page)
+    before = capture(page)
+    hold(page, "d", 0.4)
+    dy, dx, error = best_shift(before, capture(page))
+    assert dy == 0 and dx <= -3 and error < 12, (dy, dx, error)
     expect(page.locator("#end-label")).to_have_text("time is up", timeout=30_000)
     session = off_loop(PlaySession.objects.get, public_id=session_id)
     assert session.end_reason == PlaySession.EndReason.TIME_UP

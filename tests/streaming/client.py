@@ -25,6 +25,7 @@ class ClientPeer:
         self.channel.on("message", lambda data: self.replies.append(json.loads(data)))
         self.pc.on("track", self._track)
         self.answer: dict | None = None
+        self.reply_to: str | None = None  # the channel this player's signalling replies reach
 
     def _track(self, track) -> None:
         async def pull():
@@ -38,10 +39,11 @@ class ClientPeer:
     async def connect(self, session_id: str, timeout: float = 10.0) -> dict:
         """Offer through the channel layer, as the web tier relays it; returns the answer."""
         layer = get_channel_layer()
-        reply_to = await layer.new_channel()
+        reply_to = self.reply_to = await layer.new_channel()
         await self.pc.setLocalDescription(await self.pc.createOffer())
         await layer.group_send(worker_group(session_id), {
-            "type": "signal.offer", "sdp": self.pc.localDescription.sdp, "reply_to": reply_to})
+            "type": "signal.offer", "sdp": self.pc.localDescription.sdp, "reply_to": reply_to,
+            "offer_id": 1})
         message = await asyncio.wait_for(layer.receive(reply_to), timeout)
         self.answer = message["signal"]
         if self.answer["kind"] == "answer":

@@ -117,6 +117,20 @@ def test_releasing_lets_go_of_held_keys_and_buttons():
     assert folded.keys == frozenset() and folded.buttons == frozenset()
 
 
+def test_a_restarted_folder_takes_a_new_page_counting_from_seq_1():
+    folder = InputFolder()
+    folder.receive(message(seq=900, keys=["KeyW"], dx=7))
+    folder.take()
+    folder.receive(message(seq=901, dx=5))
+    folder.restart()  # a reload: the new page's seq starts again at 1
+    fresh = folder.take()
+    assert (fresh.keys, fresh.dx, fresh.seq) == (frozenset(), 0.0, None)
+    assert folder.receive(message(seq=1, keys=["KeyD"])) is not None
+    folded = folder.take()
+    assert folded.keys == frozenset({"KeyD"}) and folded.seq == 1
+    assert "stale" not in folder.dropped
+
+
 def test_placeholder_controls_map_held_keys_and_mouse_buttons_to_its_action_vector():
     controls = Controls(PlaceholderRuntime())
     folder = InputFolder()

@@ -8,7 +8,6 @@ answer comes back as a "session.signal" event to this consumer alone.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
@@ -18,33 +17,21 @@ from streaming.signalling import MAX_SDP_CHARS, worker_group
 from webapp import notify
 from webapp.play import services
 from webapp.play.models import PlaySession
-from webapp.wsutil import CLOSE_FORBIDDEN, BadMessage, OwnedObjectConsumer
+from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
 
 logger = logging.getLogger(__name__)
 
-# Input only proves the player is there; one write a second is enough for the idle limit.
-INPUT_RECORD_PERIOD = 1.0
-
-
 # An offer carries an SDP of a few kilobytes, more than the other consumers ever accept.
 MAX_PLAY_MESSAGE_BYTES = MAX_SDP_CHARS + 1024
+# Every relayed offer costs the worker a peer connection: one per page this often at most.
+OFFER_INTERVAL_SECONDS = 2.0
+MAX_OFFER_ID = 2**53  # the page's offer ids are JavaScript numbers
 
 
 class PlayConsumer(OwnedObjectConsumer):
-    allowed_types = frozenset({"input", "leave", "heartbeat", "offer"})
-
-    def parse(self, text_data, bytes_data) -> dict:
-        if text_data is None:
-            raise BadMessage("messages must be JSON text")
-        if len(text_data) > MAX_PLAY_MESSAGE_BYTES:
-            raise BadMessage(f"message larger than {MAX_PLAY_MESSAGE_BYTES} bytes")
-        try:
-            content = json.loads(text_data)
-        except ValueError as exc:
-            raise BadMessage("message is not valid JSON") from exc
-        if not isinstance(content, dict) or content.get("type") not in self.allowed_types:
-            raise BadMessage(f"message type must be one of {sorted(self.allowed_types)}")
-        return content
+    allowed_types = frozenset({"leave", "offer"})
+    offer_interval = OFFER_INTERVAL_SECONDS
+    max_message_bytes = MAX_PLAY_MESSAGE_BYTES  # an SDP offer is a few kilobytes
 
     async def connect(self):
         if not await self.reject_unless_user():
@@ -57,7 +44,7 @@ class PlayConsumer(OwnedObjectConsumer):
         self.group = notify.session_group(self.session.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        self.last_input_record = 0.0
+        self.last_offer_at: float | None = None
         await database_sync_to_async(services.record_connection)(self.session, True)
         await self.send_status()
 
@@ -67,13 +54,9 @@ class PlayConsumer(OwnedObjectConsumer):
             await database_sync_to_async(services.record_connection)(self.session, False)
 
     async def receive_json(self, content, **kwargs):
+        # Input goes over the data channel straight to the worker, which records activity.
         kind = content["type"]
-        if kind == "input":
-            now = time.monotonic()
-            if now - self.last_input_record >= INPUT_RECORD_PERIOD:
-                self.last_input_record = now
-                await database_sync_to_async(services.record_input)(self.session)
-        elif kind == "leave":
+        if kind == "leave":
             await database_sync_to_async(services.end_session)(
                 self.session, PlaySession.EndReason.LEFT
             )
@@ -82,19 +65,38 @@ class PlayConsumer(OwnedObjectConsumer):
 
     async def _relay_offer(self, content: dict) -> None:
         sdp = content.get("sdp")
+        offer_id = content.get("offer_id")
         if not isinstance(sdp, str) or not sdp.startswith("v=0"):
             await self.send_json({"type": "error", "error": "an offer needs an SDP string"})
+            return
+        if offer_id is not None and (isinstance(offer_id, bool) or not isinstance(offer_id, int)
+                                     or not 0 <= offer_id < MAX_OFFER_ID):
+            await self.send_json({"type": "error", "error": "offer_id must be an integer"})
             return
         status = await self._status()
         if status["state"] != PlaySession.State.RUNNING:
             # Before the worker claims the session nobody listens; the page offers again
             # when the status says "running".
-            await self.send_json({"type": "signal", "kind": "not_ready", "state": status["state"]})
+            await self.send_json({"type": "signal", "kind": "not_ready", "state": status["state"],
+                                  "offer_id": offer_id})
+            return
+        if self._offering_too_fast():
+            await self.send_json({"type": "signal", "kind": "error", "offer_id": offer_id,
+                                  "error": "too many offers; try again in a moment"})
             return
         await self.channel_layer.group_send(
             worker_group(str(self.session.public_id)),
-            {"type": "signal.offer", "sdp": sdp, "reply_to": self.channel_name},
+            {"type": "signal.offer", "sdp": sdp, "offer_id": offer_id,
+             "reply_to": self.channel_name},
         )
+
+    def _offering_too_fast(self) -> bool:
+        """Counts relayed offers only, so waiting for the worker to start costs nothing."""
+        now = time.monotonic()
+        if self.last_offer_at is not None and now - self.last_offer_at < self.offer_interval:
+            return True
+        self.last_offer_at = now
+        return False
 
     @database_sync_to_async
     def _own_session(self, session_id):

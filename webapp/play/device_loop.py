@@ -17,7 +17,6 @@ from streaming.protocol import InputFolder
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class FrameInfo:
     """Facts about one generated frame that the streaming side needs."""
@@ -35,7 +34,7 @@ class Feed:
     """A session as the loop sees it: the latest action in, frames out to its sinks.
 
     With `folder` and `controls` set, each frame's action is taken from the folded input at the
-    start of its step (the latest-state contract); otherwise `action` is used as set.
+    start of its step (the latest-state contract); otherwise it stays `action` (no-op).
     """
 
     action: np.ndarray
@@ -84,15 +83,13 @@ class DeviceLoop:
             self.runtime.stop(session_id)
         logger.info("session %s left the device loop", session_id)
 
-    def set_action(self, session_id: str, action: np.ndarray) -> None:
-        with self._lock:
-            feed = self._feeds.get(session_id)
-            if feed is not None:
-                feed.action = action
-
     def feed(self, session_id: str) -> Feed | None:
         with self._lock:
             return self._feeds.get(session_id)
+
+    def is_alive(self) -> bool:
+        """False once the loop thread has died; its sessions then get no more frames."""
+        return self._thread.is_alive()
 
     def session_count(self) -> int:
         with self._lock:
@@ -101,19 +98,21 @@ class DeviceLoop:
     def _run(self) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():
-            self._tick()
-            next_tick += self.period
-            delay = next_tick - time.monotonic()
-            if delay < 0:
-                # Running late: skip the missed ticks rather than bursting to catch up.
-                next_tick = time.monotonic()
-                delay = 0
-            self._stop.wait(delay)
+            try:
+                self._tick()
+            except Exception:  # a bug here must not silently stop every session's frames
+                logger.exception("device loop tick failed; carrying on")
+            next_tick = self._next_tick(next_tick, time.monotonic())
+            self._stop.wait(max(0.0, next_tick - time.monotonic()))
+
+    def _next_tick(self, previous: float, now: float) -> float:
+        """The next tick, one period on; late ticks are skipped rather than burst to catch up."""
+        due = previous + self.period
+        return now if due < now else due
 
     def _tick(self) -> None:
         with self._lock:
-            actions = {sid: self._take_action(feed) for sid, feed in self._feeds.items()
-                       if feed.error is None}
+            actions = self._take_actions()
             if not actions:
                 return
             try:
@@ -134,6 +133,19 @@ class DeviceLoop:
                     sink(frame, info)
                 except Exception:  # a broken sink costs its session a frame, not the loop
                     logger.exception("session %s: frame sink failed", sid)
+
+    def _take_actions(self) -> dict[str, np.ndarray]:
+        """Every healthy feed's action for this step; a feed whose input fails gets its error."""
+        actions = {}
+        for sid, feed in self._feeds.items():
+            if feed.error is not None:
+                continue
+            try:
+                actions[sid] = self._take_action(feed)
+            except Exception as exc:  # one session's bad input ends it, not the others
+                logger.exception("session %s: taking its action failed", sid)
+                feed.error = repr(exc)
+        return actions
 
     @staticmethod
     def _take_action(feed: Feed) -> np.ndarray:

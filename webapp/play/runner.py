@@ -85,7 +85,6 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     stream = SessionStream(
         process.streaming, session_id, controls, codec=session.pool.codec,
         scale=video_scale(process.runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
-        frame_rate=session.pool.frame_rate,
     )
     try:
         stream.open()
@@ -101,6 +100,9 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
         return _supervise(session, process, stream)
+    except Exception:
+        logger.exception("session %s: supervising failed", session_id)
+        return _end_with_error(session)
     finally:
         stream.close()
         process.loop.remove(session_id)
@@ -120,8 +122,8 @@ def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStre
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
         feed = feed_of(str(session.public_id))
-        reason = PlaySession.EndReason.ERROR if feed is None or feed.error \
-            else end_reason(session, now)
+        broken = feed is None or feed.error or not process.loop.is_alive()
+        reason = PlaySession.EndReason.ERROR if broken else end_reason(session, now)
         if reason is None and stream.peer_gone_for() >= session.pool.disconnect_grace_seconds:
             # The page may still be open, but without a peer the player sees nothing.
             reason = PlaySession.EndReason.DISCONNECTED
@@ -136,6 +138,16 @@ def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStre
                              {"type": "session.idle_warning", "seconds": round(idle_left)})
         elif idle_left > session.pool.idle_warning_seconds:
             warned = False
+
+
+def _end_with_error(session: PlaySession) -> str:
+    """Record an ERROR end after the runner itself failed, so the session is not left RUNNING."""
+    close_old_connections()  # the failure may have been a dropped database connection
+    try:
+        end_session(session, PlaySession.EndReason.ERROR)
+    except Exception:
+        logger.exception("session %s: recording the error end failed", session.public_id)
+    return PlaySession.EndReason.ERROR
 
 
 def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:

@@ -12,12 +12,13 @@ function gathered(pc, timeout) {
 }
 
 export class Stream {
-  constructor({ iceServers, signal, video, stats, onControls, onState }) {
-    Object.assign(this, { iceServers, signal, video, stats, onControls, onState });
+  constructor({ iceServers, signal, video, stats, onControls, onState, onReplaced }) {
+    Object.assign(this, { iceServers, signal, video, stats, onControls, onState, onReplaced });
     this.pc = null;
     this.channel = null;
     this.closed = false;
     this.timer = null;
+    this.offerId = 0;  // answers to any other offer (an earlier retry) are ignored
   }
 
   async start() {
@@ -47,7 +48,8 @@ export class Stream {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, GATHER_MS);
     if (pc !== this.pc) return;
-    this.signal({ type: "offer", sdp: pc.localDescription.sdp });
+    this.offerId += 1;
+    this.signal({ type: "offer", sdp: pc.localDescription.sdp, offer_id: this.offerId });
     this.onState("offered");
     this.later(ANSWER_MS, () => !this.answered);
   }
@@ -59,10 +61,22 @@ export class Stream {
 
   async onSignal(message) {
     const pc = this.pc;
-    if (!pc) return;
+    if (!pc || this.closed) return;
+    if (message.kind === "replaced") {
+      // Another tab took the session: stop offering, or the two would take it back and forth.
+      this.close();
+      this.onReplaced();
+      return;
+    }
+    if (message.offer_id !== this.offerId) return;
     if (message.kind === "answer" && !this.answered) {
       this.answered = true;
-      await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      try {
+        await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      } catch (error) {
+        if (pc === this.pc) { this.onState(`error: ${error.message}`); this.later(1000); }
+        return;
+      }
       this.onControls(message.controls || []);
     } else if (message.kind === "not_ready") {
       this.later(1000);

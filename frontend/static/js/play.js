@@ -38,7 +38,7 @@ function activity() { show("idle-warning", false); }
 const input = new Input(screen, {
   send: (message) => stream && stream.send(message),
   onPlaying: (playing) => {
-    show("start", !playing && root.dataset.state === "running");
+    show("start", !playing && root.dataset.state === "running" && stream && !stream.closed);
     document.getElementById("start").textContent = "Click to resume";
   },
   onActivity: activity,
@@ -52,15 +52,26 @@ function setConnection(state) {
 }
 
 function startStream() {
+  show("replaced", false);
   stream = new Stream({
     iceServers, video, stats, onControls: renderControls, onState: setConnection,
-    signal: (message) => socket.send(message),
+    onReplaced: replaced, signal: (message) => socket.send(message),
   });
   stream.start();
 }
 
+// Another tab (or browser) took the session; this page waits until the player takes it back.
+function replaced() {
+  input.pause();
+  if (document.pointerLockElement) document.exitPointerLock();
+  show("start", false);
+  show("replaced", root.dataset.state === "running");
+  setConnection("playing in another tab");
+}
+
 function ended(label, frontPass) {
   root.dataset.state = "ended";
+  show("replaced", false);
   document.getElementById("end-label").textContent = label;
   show("ended", true);
   show("leave-form", false);
@@ -94,9 +105,12 @@ const socket = liveSocket(root.dataset.ws, (message) => {
   }
 });
 
+document.getElementById("take-back").addEventListener("click", () => {
+  if (root.dataset.state === "running") startStream();
+});
 video.addEventListener("playing", () => {
   show("starting", false);
-  if (!input.playing && root.dataset.state === "running") show("start", true);
+  if (!input.playing && root.dataset.state === "running" && stream && !stream.closed) show("start", true);
 });
 window.addEventListener("keydown", (e) => {
   if (e.code === "F3") { e.preventDefault(); stats.toggle(); }

@@ -1,10 +1,8 @@
 """The session runner on a real worker process (placeholder runtime): every way a session ends."""
 
-import threading
-
 import pytest
-from django.db import close_old_connections
 
+from tests.webapp.play.conftest import wait_until_running
 from webapp.fleet.models import Slot, Worker
 from webapp.fleet.worker import WorkerProcess
 from webapp.play import runner
@@ -15,14 +13,6 @@ from webapp.queue import services
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def process(pool):
-    process = WorkerProcess(pool, 2, "inference.placeholder.PlaceholderRuntime")
-    process.start()
-    yield process
-    process.stop()
-
-
 def start_session(world, user, **pool_limits):
     type(world.pool).objects.filter(pk=world.pool.pk).update(**pool_limits)
     world.pool.refresh_from_db()
@@ -31,19 +21,7 @@ def start_session(world, user, **pool_limits):
     return confirm(ticket)
 
 
-def run_in_thread(session, process):
-    result = {}
-
-    def target():
-        result["reason"] = runner.run(str(session.public_id), process)
-        close_old_connections()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, result
-
-
-def test_a_session_ends_when_its_time_is_up(world, owner, process):
+def test_a_session_ends_when_its_time_is_up(world, owner, process, run_in_thread):
     session = start_session(world, owner, session_seconds=2)
     record_connection(session, True)
     thread, result = run_in_thread(session, process)
@@ -55,7 +33,7 @@ def test_a_session_ends_when_its_time_is_up(world, owner, process):
     assert 1.5 <= session.played_seconds() <= 4
 
 
-def test_no_input_ends_the_session_as_idle(world, owner, process):
+def test_no_input_ends_the_session_as_idle(world, owner, process, run_in_thread):
     session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1)
     record_connection(session, True)
     thread, result = run_in_thread(session, process)
@@ -63,7 +41,7 @@ def test_no_input_ends_the_session_as_idle(world, owner, process):
     assert result["reason"] == PlaySession.EndReason.IDLE
 
 
-def test_input_keeps_the_session_alive(world, owner, process):
+def test_input_keeps_the_session_alive(world, owner, process, run_in_thread):
     session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1,
                             session_seconds=4)
     record_connection(session, True)
@@ -75,18 +53,19 @@ def test_input_keeps_the_session_alive(world, owner, process):
     assert result["reason"] == PlaySession.EndReason.TIME_UP
 
 
-def test_a_player_gone_beyond_the_grace_period_ends_the_session(world, owner, process):
+def test_a_player_gone_beyond_the_grace_period_ends_the_session(
+        world, owner, process, run_in_thread):
     session = start_session(world, owner, disconnect_grace_seconds=1)
     thread, result = run_in_thread(session, process)
     thread.join(timeout=10)
     assert result["reason"] == PlaySession.EndReason.DISCONNECTED
 
 
-def test_an_operator_can_end_a_running_session(world, owner, process):
+def test_an_operator_can_end_a_running_session(world, owner, process, run_in_thread):
     session = start_session(world, owner)
     record_connection(session, True)
     thread, result = run_in_thread(session, process)
-    thread.join(timeout=1)
+    wait_until_running(session, thread)
     assert end_session(session, PlaySession.EndReason.ADMIN_ENDED)
     thread.join(timeout=5)
     assert not thread.is_alive()
@@ -95,11 +74,12 @@ def test_an_operator_can_end_a_running_session(world, owner, process):
     assert process.loop.session_count() == 0
 
 
-def test_a_redelivered_task_finds_the_session_claimed_and_exits(world, owner, process):
+def test_a_redelivered_task_finds_the_session_claimed_and_exits(
+        world, owner, process, run_in_thread):
     session = start_session(world, owner)
     record_connection(session, True)
     thread, _ = run_in_thread(session, process)
-    thread.join(timeout=1)
+    wait_until_running(session, thread)
     assert runner.run(str(session.public_id), process) is None
     end_session(session, PlaySession.EndReason.LEFT)
     thread.join(timeout=5)
@@ -115,19 +95,22 @@ def test_a_task_for_another_worker_is_ignored(world, owner, process, pool):
     assert session.state == PlaySession.State.STARTING
 
 
-def test_worker_shutdown_ends_sessions_and_tells_why(world, owner, process):
+def test_worker_shutdown_ends_sessions_and_tells_why(world, owner, process, run_in_thread):
     session = start_session(world, owner)
     record_connection(session, True)
     thread, result = run_in_thread(session, process)
-    thread.join(timeout=1)
-    process.stop()
+    wait_until_running(session, thread)
+    process.shutting_down.set()  # what SIGTERM does first; the runner ends its own session
     thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert result["reason"] == PlaySession.EndReason.WORKER_SHUTDOWN
+    process.stop()
     session.refresh_from_db()
     assert session.end_reason == PlaySession.EndReason.WORKER_SHUTDOWN
     assert not Slot.objects.filter(worker=process.worker).exists()
 
 
-def test_a_second_tab_closing_does_not_start_the_grace_period(world, owner, process):
+def test_a_second_tab_closing_does_not_start_the_grace_period(world, owner, process, run_in_thread):
     session = start_session(world, owner, disconnect_grace_seconds=1, session_seconds=3)
     record_connection(session, True)
     record_connection(session, True)
@@ -135,3 +118,30 @@ def test_a_second_tab_closing_does_not_start_the_grace_period(world, owner, proc
     thread, result = run_in_thread(session, process)
     thread.join(timeout=10)
     assert result["reason"] == PlaySession.EndReason.TIME_UP
+
+
+def test_a_failure_while_supervising_ends_the_session_as_an_error(
+        world, owner, process, run_in_thread, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(runner, "end_reason", broken)
+    session = start_session(world, owner)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    session.refresh_from_db()
+    assert result["reason"] == PlaySession.EndReason.ERROR
+    assert session.end_reason == PlaySession.EndReason.ERROR
+    assert not Slot.objects.filter(session=session).exists()
+    assert process.loop.session_count() == 0 and process.streaming.peers == {}
+
+
+def test_a_dead_device_loop_ends_the_session_as_an_error(
+        world, owner, process, run_in_thread, monkeypatch):
+    session = start_session(world, owner)
+    record_connection(session, True)
+    monkeypatch.setattr(process.loop, "is_alive", lambda: False)
+    thread, result = run_in_thread(session, process)
+    thread.join(timeout=10)
+    assert result["reason"] == PlaySession.EndReason.ERROR

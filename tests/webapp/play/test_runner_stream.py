@@ -1,17 +1,14 @@
 """The session runner with a real peer: data-channel input is presence, a lost peer ends it."""
 
 import asyncio
-import threading
 
 import pytest
-from django.db import close_old_connections
 
 from streaming.protocol import encode_input
 from tests.conftest import confirmed_session
 from tests.streaming.client import ClientPeer
+from tests.webapp.play.conftest import wait_until_running
 from webapp.fleet.models import Slot
-from webapp.fleet.worker import WorkerProcess
-from webapp.play import runner
 from webapp.play.models import PlaySession
 from webapp.play.services import record_connection
 
@@ -19,43 +16,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def process(pool, settings):
-    settings.WEBRTC_HOST_ADDRESSES = ["127.0.0.1"]
-    process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
-    process.start()
-    yield process
-    process.stop()
+def start(world, owner, process, run_in_thread):
+    """A running session on `process`, listening for offers; (session, thread, result)."""
+
+    def start(**pool_limits):
+        type(world.pool).objects.filter(pk=world.pool.pk).update(**pool_limits)
+        world.pool.refresh_from_db()
+        session = confirmed_session(world, owner, worker=process.worker)
+        record_connection(session, True)
+        thread, result = run_in_thread(session, process)
+        wait_until_running(session, thread)  # the runner listens once it has claimed it
+        return session, thread, result
+
+    return start
 
 
-def run_in_thread(session, process):
-    result = {}
-
-    def target():
-        result["reason"] = runner.run(str(session.public_id), process)
-        close_old_connections()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, result
-
-
-def start(world, owner, process, **pool_limits):
-    type(world.pool).objects.filter(pk=world.pool.pk).update(**pool_limits)
-    world.pool.refresh_from_db()
-    session = confirmed_session(world, owner, worker=process.worker)
-    record_connection(session, True)
-    thread, result = run_in_thread(session, process)
-    for _ in range(100):  # the runner listens for offers once it has claimed the session
-        session.refresh_from_db()
-        if session.state == PlaySession.State.RUNNING:
-            break
-        thread.join(0.05)
-    return session, thread, result
-
-
-def test_input_on_the_data_channel_keeps_an_idle_limited_session_going(world, owner, process):
-    session, thread, result = start(world, owner, process, idle_seconds=2,
-                                    idle_warning_seconds=1, session_seconds=5)
+def test_input_on_the_data_channel_keeps_an_idle_limited_session_going(process, start):
+    session, thread, result = start(idle_seconds=2, idle_warning_seconds=1, session_seconds=5)
 
     async def play():
         client = ClientPeer()
@@ -75,8 +52,8 @@ def test_input_on_the_data_channel_keeps_an_idle_limited_session_going(world, ow
     assert len(client.frames) > 40
 
 
-def test_a_peer_that_goes_away_ends_the_session_after_the_grace_period(world, owner, process):
-    session, thread, result = start(world, owner, process, disconnect_grace_seconds=1)
+def test_a_peer_that_goes_away_ends_the_session_after_the_grace_period(process, start):
+    session, thread, result = start(disconnect_grace_seconds=1)
 
     async def connect_and_leave():
         client = ClientPeer()
@@ -91,3 +68,20 @@ def test_a_peer_that_goes_away_ends_the_session_after_the_grace_period(world, ow
     assert not Slot.objects.filter(session=session).exists()
     assert process.streaming.peers == {}
     assert process.loop.session_count() == 0
+
+
+def test_a_page_that_stops_talking_ends_the_session_after_the_grace_period(process, start):
+    session, thread, result = start(disconnect_grace_seconds=1, idle_seconds=60)
+
+    async def connect_and_fall_silent():
+        client = ClientPeer()  # connected, but it never pings: like a frozen page
+        await client.connect(str(session.public_id))
+        for _ in range(300):
+            if not thread.is_alive():
+                break
+            await asyncio.sleep(0.05)
+        await client.close()
+
+    process.streaming.call(connect_and_fall_silent(), timeout=30)
+    thread.join(10)
+    assert result["reason"] == PlaySession.EndReason.DISCONNECTED

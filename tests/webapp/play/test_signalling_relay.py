@@ -31,13 +31,15 @@ async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_th
     await comm.connect()
     try:
         await receive_type(comm, "status")
-        await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000})
+        await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000,
+                                 "offer_id": 3})
         relayed = await asyncio.wait_for(layer.receive(worker_channel), 5)
         assert relayed["type"] == "signal.offer" and relayed["sdp"].startswith(OFFER)
-        await layer.send(relayed["reply_to"], {"type": "session.signal",
-                                               "signal": {"kind": "answer", "sdp": "v=0 a"}})
+        assert relayed["offer_id"] == 3
+        await layer.send(relayed["reply_to"], {"type": "session.signal", "signal": {
+            "kind": "answer", "sdp": "v=0 a", "offer_id": 3}})
         answer = await receive_type(comm, "signal")
-        assert answer == {"type": "signal", "kind": "answer", "sdp": "v=0 a"}
+        assert answer == {"type": "signal", "kind": "answer", "sdp": "v=0 a", "offer_id": 3}
     finally:
         await comm.disconnect()
         await layer.group_discard(worker_group(str(session.public_id)), worker_channel)
@@ -70,5 +72,42 @@ async def test_an_offer_without_sdp_or_too_large_gets_an_error_and_the_socket_st
         assert "larger" in (await receive_type(comm, "error"))["error"]
         await comm.send_json_to({"type": "leave"})
         assert (await receive_type(comm, "ended"))["reason"] == "left"
+    finally:
+        await comm.disconnect()
+
+
+async def test_a_page_offering_too_often_is_told_to_wait_and_only_one_offer_is_relayed(
+        world, owner):
+    session = await sync_to_async(confirmed_session)(world, owner)
+    await sync_to_async(mark_running)(session)
+    layer = get_channel_layer()
+    worker_channel = await layer.new_channel()
+    await layer.group_add(worker_group(str(session.public_id)), worker_channel)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
+        await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 1})
+        await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 2})
+        refused = await receive_type(comm, "signal")
+        assert refused["kind"] == "error" and refused["offer_id"] == 2
+        assert (await asyncio.wait_for(layer.receive(worker_channel), 5))["offer_id"] == 1
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(layer.receive(worker_channel), 0.5)
+        await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": "x"})
+        assert "offer_id" in (await receive_type(comm, "error"))["error"]
+    finally:
+        await comm.disconnect()
+        await layer.group_discard(worker_group(str(session.public_id)), worker_channel)
+
+
+async def test_input_and_heartbeats_no_longer_go_over_the_websocket(world, owner):
+    session = await sync_to_async(confirmed_session)(world, owner)
+    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
+    await comm.connect()
+    try:
+        await receive_type(comm, "status")
+        await comm.send_json_to({"type": "input"})
+        assert "message type" in (await receive_type(comm, "error"))["error"]
     finally:
         await comm.disconnect()

@@ -1,0 +1,112 @@
+"""The device loop: frame pacing, input folded at step start, failures kept per session."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from streaming.controls import Controls
+from streaming.protocol import InputFolder, encode_input
+from webapp.play.device_loop import DeviceLoop
+
+PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
+
+
+class CountingRuntime:
+    """Returns a tiny frame per session and remembers every step's actions."""
+
+    action_names = ("forward", "right")
+    key_bindings = {"forward": ["KeyW"], "right": ["KeyD"]}
+
+    def __init__(self):
+        self.steps: list[dict[str, np.ndarray]] = []
+        self.fail = False
+
+    def start(self, session_id, prompt_frames):
+        pass
+
+    def stop(self, session_id):
+        pass
+
+    def step(self, actions):
+        if self.fail:
+            raise RuntimeError("the device fell over")
+        self.steps.append({sid: a.copy() for sid, a in actions.items()})
+        return {sid: np.zeros((8, 8, 3), dtype=np.uint8) for sid in actions}
+
+
+class BrokenControls:
+    """An input encoder that fails, as a bug in an action space would."""
+
+    def vector(self, folded):
+        raise ValueError("cannot encode")
+
+
+def test_the_next_tick_is_one_period_on_and_a_late_loop_skips_the_missed_ticks():
+    loop = DeviceLoop(CountingRuntime(), frame_rate=20)
+    assert loop._next_tick(10.0, 10.01) == pytest.approx(10.05)
+    # 0.2 s late: no burst of four catch-up steps, the next tick is now.
+    assert loop._next_tick(10.0, 10.25) == 10.25
+
+
+def test_a_running_loop_steps_at_about_the_frame_rate():
+    runtime = CountingRuntime()
+    loop = DeviceLoop(runtime, frame_rate=20)
+    loop.add("a", PROMPT)
+    loop.start()
+    time.sleep(1.0)
+    loop.shutdown()
+    # 20 steps in a second; loose bounds, the machine is shared.
+    assert 10 <= len(runtime.steps) <= 22
+
+
+def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq():
+    runtime = CountingRuntime()
+    loop = DeviceLoop(runtime, frame_rate=20)
+    folder = InputFolder()
+    frames = []
+    loop.add("a", PROMPT, folder=folder, controls=Controls(runtime),
+             sinks=(lambda image, info: frames.append(info),))
+    folder.receive(encode_input(1, 0.0, keys=["KeyW"]))
+    folder.receive(encode_input(2, 0.0, keys=["KeyD"]))  # the latest state wins
+    loop._tick()
+    loop._tick()  # nothing new: same held keys, no seq to acknowledge
+    assert [list(step["a"]) for step in runtime.steps] == [[0.0, 1.0], [0.0, 1.0]]
+    assert [(f.number, f.seq) for f in frames] == [(1, 2), (2, None)]
+
+
+def test_a_session_whose_input_fails_gets_an_error_and_the_others_keep_their_frames():
+    runtime = CountingRuntime()
+    loop = DeviceLoop(runtime, frame_rate=20)
+    loop.add("bad", PROMPT, folder=InputFolder(), controls=BrokenControls())
+    good = loop.add("good", PROMPT, folder=InputFolder(), controls=Controls(runtime))
+    loop._tick()
+    loop._tick()
+    assert "cannot encode" in loop.feed("bad").error
+    assert good.error is None and good.frames == 2
+    assert all(set(step) == {"good"} for step in runtime.steps)
+
+
+def test_a_failed_step_ends_its_sessions_and_the_loop_thread_lives_on(monkeypatch):
+    runtime = CountingRuntime()
+    loop = DeviceLoop(runtime, frame_rate=50)
+    feed = loop.add("a", PROMPT)
+    runtime.fail = True
+    loop._tick()
+    assert "fell over" in feed.error
+    ticks = threading.Event()
+
+    def broken_tick():
+        ticks.set()
+        raise RuntimeError("a bug in the loop itself")
+
+    monkeypatch.setattr(loop, "_tick", broken_tick)
+    loop.start()
+    assert ticks.wait(2)
+    time.sleep(0.1)
+    assert loop.is_alive()
+    loop.shutdown()
+    assert not loop.is_alive()
