@@ -163,7 +163,8 @@ PRESETS: dict[str, WorldConfig] = {
             image_height=64, image_width=64, latent_channels=4, channels=(32, 64, 128)
         ),
         scaling_factor=1.0,
-        sampling=SamplingConfig(ddim_steps=4, window_mode="rolling", fps=15),
+        # 20 fps with a key repeat of 4 frames (training/cadence.py): 5 Crafter moves a second.
+        sampling=SamplingConfig(ddim_steps=4, window_mode="rolling", fps=20),
         action_space="crafter-17",
     ),
     # Tests: the geometry of shared/fixtures/oasis-tiny (reference classes at a tiny size).

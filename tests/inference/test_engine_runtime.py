@@ -1,0 +1,105 @@
+"""EngineRuntime: the worker's seam over the engine, served from a checkpoint on disk."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from inference.actions import get_action_space
+from inference.checkpoints import CheckpointError, save_checkpoint
+from inference.config import ConvAutoencoderConfig, DiTConfig, SamplingConfig, WorldConfig
+from inference.engine_runtime import EngineRuntime, choose_dtype, cpu_has_bf16
+from inference.models import build_autoencoder, build_dit, randomize_
+from inference.runtime import load_runtime
+
+logger = logging.getLogger(__name__)
+
+MINI = WorldConfig(
+    name="mini",
+    dit=DiTConfig(input_h=4, input_w=4, patch_size=2, in_channels=4, hidden_size=32, depth=1,
+                  num_heads=2, external_cond_dim=17, max_frames=4),
+    autoencoder=ConvAutoencoderConfig(image_height=16, image_width=16, latent_channels=4,
+                                      channels=(8, 8, 16)),
+    scaling_factor=1.0,
+    sampling=SamplingConfig(ddim_steps=2, window_mode="rolling"),
+    action_space="crafter-17",
+)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    path = tmp_path / "mini.safetensors"
+    dit = randomize_(build_dit(MINI.dit), 0)
+    ae = randomize_(build_autoencoder(MINI.autoencoder), 1)
+    save_checkpoint(path, MINI, dit, ae, get_action_space("crafter-17"))
+    return path
+
+
+def press(name: str) -> np.ndarray:
+    vec = np.zeros(17, np.float32)
+    vec[get_action_space("crafter-17").index(name)] = 1
+    return vec
+
+
+def test_it_serves_sessions_from_a_checkpoint(checkpoint):
+    runtime = load_runtime("inference.engine_runtime.EngineRuntime", checkpoint=str(checkpoint),
+                           device="cpu")
+    runtime.warm()
+    assert runtime.frame_size == (16, 16)
+    assert runtime.action_names[:3] == ("noop", "move_left", "move_right")
+    runtime.start("a", np.zeros((2, 16, 16, 3), np.uint8))
+    runtime.start("b", np.full((1, 40, 30, 3), 200, np.uint8))  # resized to 16x16
+    frames = runtime.step({"a": press("move_left"), "b": np.zeros(17, np.float32)})
+    assert set(frames) == {"a", "b"}
+    assert frames["a"].shape == (16, 16, 3) and frames["a"].dtype == np.uint8
+    assert set(runtime.step({"b": press("do")})) == {"b"}
+    runtime.stop("a")
+    runtime.stop("a")  # idempotent
+    assert runtime.step({"a": press("do")}) == {}
+
+
+def test_it_gates_held_keys_at_the_play_cadence(checkpoint, monkeypatch):
+    runtime = EngineRuntime(str(checkpoint), key_repeat=4)
+    runtime.start("s", np.zeros((1, 16, 16, 3), np.uint8))
+    seen = []
+    real_step = runtime.engine.step
+
+    def spy(vectors, sessions=None):
+        seen.append(int(vectors["s"].argmax()))
+        return real_step(vectors, sessions)
+
+    monkeypatch.setattr(runtime.engine, "step", spy)
+    for _ in range(9):
+        runtime.step({"s": press("move_up")})
+    runtime.step({"s": np.zeros(17, np.float32)})
+    runtime.step({"s": press("do")})
+    up, do = runtime.action_names.index("move_up"), runtime.action_names.index("do")
+    assert seen == [up, 0, 0, 0, up, 0, 0, 0, up, 0, do]
+
+
+def test_it_names_a_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors"):
+        EngineRuntime(str(tmp_path / "nothing.safetensors"))
+
+
+def test_it_rejects_a_file_that_is_not_a_checkpoint(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(CheckpointError, match="bad.safetensors"):
+        EngineRuntime(str(bad))
+
+
+def test_it_picks_bf16_only_where_the_cpu_has_it(tmp_path):
+    with_bf16 = tmp_path / "with"
+    with_bf16.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
+    without = tmp_path / "without"
+    without.write_text("processor : 0\nflags : fpu sse avx2\n")
+    assert cpu_has_bf16(str(with_bf16)) and not cpu_has_bf16(str(without))
+    assert choose_dtype("cpu", None, str(with_bf16)) == "bfloat16"
+    assert choose_dtype("cpu", "auto", str(without)) == "float32"
+    assert choose_dtype("cuda", None, str(without)) == "bfloat16"
+    assert choose_dtype("cpu", "float32", str(with_bf16)) == "float32"
+    with pytest.raises(ValueError):
+        choose_dtype("cpu", "int8")
