@@ -8,7 +8,14 @@ from pathlib import Path
 
 import torch
 
-from inference.config import EngineOptions, WorldConfig, get_preset
+from inference.config import (
+    ConvAutoencoderConfig,
+    DiTConfig,
+    EngineOptions,
+    SamplingConfig,
+    WorldConfig,
+    get_preset,
+)
 from inference.engine import Engine
 from inference.models import build_autoencoder, build_dit, randomize_
 
@@ -54,3 +61,16 @@ def noise_frames(engine: Engine, n: int, seed: int) -> torch.Tensor:
 def run_engine(engine: Engine, session: str, actions: torch.Tensor, start: int) -> torch.Tensor:
     """Step one session through actions[start:]; returns its latents (F - start, C, H, W)."""
     return torch.stack([engine.step_latents({session: a})[session] for a in actions[start:]])
+
+
+# A crafter-shaped world small enough to train and export in a test.
+MINI = WorldConfig(
+    name="mini",
+    dit=DiTConfig(input_h=4, input_w=4, patch_size=2, in_channels=4, hidden_size=32, depth=1,
+                  num_heads=2, external_cond_dim=17, max_frames=4),
+    autoencoder=ConvAutoencoderConfig(image_height=16, image_width=16, latent_channels=4,
+                                      channels=(8, 8, 16)),
+    scaling_factor=1.0,
+    sampling=SamplingConfig(ddim_steps=2, window_mode="rolling"),
+    action_space="crafter-17",
+)

@@ -9,23 +9,13 @@ import pytest
 
 from inference.actions import get_action_space
 from inference.checkpoints import CheckpointError, save_checkpoint
-from inference.config import ConvAutoencoderConfig, DiTConfig, SamplingConfig, WorldConfig
 from inference.engine_runtime import EngineRuntime, choose_dtype, cpu_has_bf16
 from inference.models import build_autoencoder, build_dit, randomize_
 from inference.runtime import load_runtime
+from tests.inference.helpers import MINI
 
 logger = logging.getLogger(__name__)
 
-MINI = WorldConfig(
-    name="mini",
-    dit=DiTConfig(input_h=4, input_w=4, patch_size=2, in_channels=4, hidden_size=32, depth=1,
-                  num_heads=2, external_cond_dim=17, max_frames=4),
-    autoencoder=ConvAutoencoderConfig(image_height=16, image_width=16, latent_channels=4,
-                                      channels=(8, 8, 16)),
-    scaling_factor=1.0,
-    sampling=SamplingConfig(ddim_steps=2, window_mode="rolling"),
-    action_space="crafter-17",
-)
 
 
 @pytest.fixture

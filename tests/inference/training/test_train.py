@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from inference.actions import get_action_space
-from inference.config import ConvAutoencoderConfig, DiTConfig, SamplingConfig, WorldConfig
 from inference.engine import Engine
 from inference.engine_runtime import EngineRuntime
 from inference.models import build_autoencoder, build_dit
@@ -22,19 +21,10 @@ from inference.training.train_dit import (
     sample_levels,
     train_dit,
 )
+from tests.inference.helpers import MINI
 
 logger = logging.getLogger(__name__)
 
-MINI = WorldConfig(
-    name="mini",
-    dit=DiTConfig(input_h=4, input_w=4, patch_size=2, in_channels=4, hidden_size=32, depth=1,
-                  num_heads=2, external_cond_dim=17, max_frames=4),
-    autoencoder=ConvAutoencoderConfig(image_height=16, image_width=16, latent_channels=4,
-                                      channels=(8, 8, 16)),
-    scaling_factor=1.0,
-    sampling=SamplingConfig(ddim_steps=2, window_mode="rolling"),
-    action_space="crafter-17",
-)
 
 
 def tiny_recording(n: int = 64, seed: int = 0, segment: int = 32) -> Recording:

@@ -1,6 +1,7 @@
 """The play websocket relays WebRTC signalling between the page and the owning worker only."""
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
@@ -20,17 +21,29 @@ def mark_running(session):
     PlaySession.objects.filter(pk=session.pk).update(state=PlaySession.State.RUNNING)
 
 
-async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_that_page(
-        world, owner):
+@asynccontextmanager
+async def play_page(world, owner, running=True):
+    """A connected play page (status already read) and a channel listening as its worker."""
     session = await sync_to_async(confirmed_session)(world, owner)
-    await sync_to_async(mark_running)(session)
+    if running:
+        await sync_to_async(mark_running)(session)
     layer = get_channel_layer()
     worker_channel = await layer.new_channel()
-    await layer.group_add(worker_group(str(session.public_id)), worker_channel)
+    group = worker_group(str(session.public_id))
+    await layer.group_add(group, worker_channel)
     comm = await communicator(f"/ws/play/{session.public_id}/", owner)
     await comm.connect()
     try:
         await receive_type(comm, "status")
+        yield comm, layer, worker_channel
+    finally:
+        await comm.disconnect()
+        await layer.group_discard(group, worker_channel)
+
+
+async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_that_page(
+        world, owner):
+    async with play_page(world, owner) as (comm, layer, worker_channel):
         await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000,
                                  "offer_id": 3})
         relayed = await asyncio.wait_for(layer.receive(worker_channel), 5)
@@ -40,53 +53,29 @@ async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_th
             "kind": "answer", "sdp": "v=0 a", "offer_id": 3}})
         answer = await receive_type(comm, "signal")
         assert answer == {"type": "signal", "kind": "answer", "sdp": "v=0 a", "offer_id": 3}
-    finally:
-        await comm.disconnect()
-        await layer.group_discard(worker_group(str(session.public_id)), worker_channel)
 
 
 async def test_an_offer_before_the_worker_runs_the_session_is_told_to_wait(world, owner):
-    session = await sync_to_async(confirmed_session)(world, owner)
-    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
-    await comm.connect()
-    try:
-        await receive_type(comm, "status")
+    async with play_page(world, owner, running=False) as (comm, _, _):
         await comm.send_json_to({"type": "offer", "sdp": OFFER})
         reply = await receive_type(comm, "signal")
         assert reply["kind"] == "not_ready" and reply["state"] == "starting"
-    finally:
-        await comm.disconnect()
 
 
 async def test_an_offer_without_sdp_or_too_large_gets_an_error_and_the_socket_stays_open(
         world, owner):
-    session = await sync_to_async(confirmed_session)(world, owner)
-    await sync_to_async(mark_running)(session)
-    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
-    await comm.connect()
-    try:
-        await receive_type(comm, "status")
+    async with play_page(world, owner) as (comm, _, _):
         await comm.send_json_to({"type": "offer", "sdp": 7})
         assert "SDP" in (await receive_type(comm, "error"))["error"]
         await comm.send_json_to({"type": "offer", "sdp": OFFER + "x" * 40_000})
         assert "larger" in (await receive_type(comm, "error"))["error"]
         await comm.send_json_to({"type": "leave"})
         assert (await receive_type(comm, "ended"))["reason"] == "left"
-    finally:
-        await comm.disconnect()
 
 
 async def test_a_page_offering_too_often_is_told_to_wait_and_only_one_offer_is_relayed(
         world, owner):
-    session = await sync_to_async(confirmed_session)(world, owner)
-    await sync_to_async(mark_running)(session)
-    layer = get_channel_layer()
-    worker_channel = await layer.new_channel()
-    await layer.group_add(worker_group(str(session.public_id)), worker_channel)
-    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
-    await comm.connect()
-    try:
-        await receive_type(comm, "status")
+    async with play_page(world, owner) as (comm, layer, worker_channel):
         await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 1})
         await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 2})
         refused = await receive_type(comm, "signal")
@@ -96,18 +85,9 @@ async def test_a_page_offering_too_often_is_told_to_wait_and_only_one_offer_is_r
             await asyncio.wait_for(layer.receive(worker_channel), 0.5)
         await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": "x"})
         assert "offer_id" in (await receive_type(comm, "error"))["error"]
-    finally:
-        await comm.disconnect()
-        await layer.group_discard(worker_group(str(session.public_id)), worker_channel)
 
 
 async def test_input_and_heartbeats_no_longer_go_over_the_websocket(world, owner):
-    session = await sync_to_async(confirmed_session)(world, owner)
-    comm = await communicator(f"/ws/play/{session.public_id}/", owner)
-    await comm.connect()
-    try:
-        await receive_type(comm, "status")
+    async with play_page(world, owner, running=False) as (comm, _, _):
         await comm.send_json_to({"type": "input"})
         assert "message type" in (await receive_type(comm, "error"))["error"]
-    finally:
-        await comm.disconnect()
