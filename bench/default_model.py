@@ -1,45 +1,86 @@
 """Print the default model's engine speed: fps and p50/p95 frame time, 1 and 2 sessions.
 
     python bench/default_model.py [--checkpoint models/crafter-small.safetensors] [--threads 2]
+    python bench/default_model.py --dtypes float32,bfloat16 --ddim-steps 4,3   # compare variants
 
-Frames start from the committed "meadow" scene; decode is included, as a player sees it.
+Frames start from the committed "meadow" scene; decode is included, as a player sees it. Each
+variant (dtype x denoising steps) is timed in interleaved rounds, so a burst of load on a shared
+machine hits them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import machine, print_table  # also puts the repo on sys.path
 from PIL import Image
 
-from inference.engine_runtime import DEFAULT_CHECKPOINT, EngineRuntime
-from inference.training.evaluate import eval_speed
+from inference.checkpoints import load_checkpoint
+from inference.config import EngineOptions
+from inference.engine import Engine
+from inference.engine_runtime import DEFAULT_CHECKPOINT, choose_dtype
 
 logger = logging.getLogger(__name__)
 
 SCENE = Path(__file__).resolve().parents[1] / "models" / "worlds" / "meadow" / "prompt_0.png"
 
 
+def build(checkpoint: str, dtype: str, steps: int | None) -> Engine:
+    world = load_checkpoint(checkpoint)
+    config = world.config
+    if steps is not None:
+        config = config.replace(sampling=dataclasses.replace(config.sampling, ddim_steps=steps))
+    return Engine(config, world.dit, world.autoencoder, world.action_space,
+                  EngineOptions(dtype=dtype))
+
+
 def main() -> None:
-    """CLI: one line per session count."""
+    """CLI: one table row per variant and session count."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--dtype", default=None)
-    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--dtypes", default="auto", help="comma list; auto = what a worker picks")
+    parser.add_argument("--ddim-steps", default="", help="comma list; empty = the checkpoint's")
+    parser.add_argument("--frames", type=int, default=200, help="timed frames per variant")
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    runtime = EngineRuntime(args.checkpoint, dtype=args.dtype, threads=args.threads)
-    runtime.warm()
+    dtypes = [choose_dtype("cpu", d) for d in args.dtypes.split(",")]
+    steps = [int(s) for s in args.ddim_steps.split(",") if s] or [None]
+    if any(s is not None and s < 1 for s in steps):
+        parser.error("--ddim-steps must be at least 1")
     prompt = np.asarray(Image.open(SCENE).convert("RGB"))[None]  # (1, 64, 64, 3)
-    print(f"{args.checkpoint}: {runtime.dtype}, {args.threads} thread(s)")
-    for sessions in (1, 2):
-        s = eval_speed(runtime.engine, prompt, sessions, args.frames)
-        print(f"{sessions} session(s): {s['fps']:.1f} steps/s ({s['fps'] * sessions:.1f} frames/s)"
-              f"  p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms")
+    variants = {}
+    for dtype in dtypes:
+        for k in steps:
+            for sessions in (1, 2):
+                engine = build(args.checkpoint, dtype, k)
+                for i in range(sessions):
+                    engine.add_session(f"s{i}", prompt_frames=prompt, seed=i)
+                for _ in range(10):  # fill the window: steady state from here
+                    engine.step()
+                variants[(dtype, engine.config.sampling.ddim_steps, sessions)] = (engine, [])
+    for _ in range(args.rounds):
+        for engine, times in variants.values():
+            for _ in range(max(1, args.frames // args.rounds)):
+                start = time.perf_counter()
+                engine.step()
+                times.append(time.perf_counter() - start)
+    print(f"machine: {machine()}\ncheckpoint: {args.checkpoint}\n")
+    rows = []
+    for (dtype, k, sessions), (_, times) in variants.items():
+        ms = np.array(times) * 1000
+        fps = 1000 / np.median(ms)
+        rows.append([dtype, k, sessions, f"{fps:.1f}", f"{fps * sessions:.1f}",
+                     f"{np.median(ms):.1f}", f"{np.percentile(ms, 95):.1f}"])
+    print_table(["dtype", "DDIM steps", "sessions", "fps per session", "frames/s in total",
+                 "p50 ms", "p95 ms"], rows)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def measure(args, dtype: str) -> list[object]:
     dit_s = min(timed(engine.step_latents) for _ in range(args.frames))
     decode_s = min(timed(lambda: engine.decode_latents(latent[None])) for _ in range(3))
     frame_s = min(timed(engine.step) for _ in range(args.frames))
-    pass_s = dit_s / (args.steps + 1)  # DDIM steps plus the commit pass
+    pass_s = dit_s / (args.steps + 1)  # per frame-pass: K steps plus the committed frame
     at_10 = 11 * pass_s + decode_s
     cache_mb = engine.cache_bytes_per_session() / 2**20
     per_frame_mb = cache_mb / engine.window

@@ -197,8 +197,13 @@ def _canonical_state(module: nn.Module, prefix: str) -> dict[str, Tensor]:
 
 
 def save_checkpoint(path: str | os.PathLike, config: WorldConfig, dit: DiT,
-                    autoencoder: Autoencoder, action_space: ActionSpace) -> Path:
-    """Write a Reverie checkpoint: weights plus config and action space in the metadata."""
+                    autoencoder: Autoencoder, action_space: ActionSpace,
+                    training_step: int | None = None) -> Path:
+    """Write a Reverie checkpoint: weights plus config and action space in the metadata.
+
+    training_step (optional) records how many DiT steps made the weights, so a later run that
+    continues from this file counts on from there.
+    """
     if action_space.dim != config.dit.external_cond_dim:
         raise ValueError(f"action space {action_space.name} has {action_space.dim} dims; the "
                          f"DiT takes {config.dit.external_cond_dim}")
@@ -208,6 +213,8 @@ def save_checkpoint(path: str | os.PathLike, config: WorldConfig, dit: DiT,
         "config": json.dumps(config.to_dict()),
         "action_space": json.dumps(action_space.to_dict()),
     }
+    if training_step is not None:
+        metadata["training_step"] = str(int(training_step))
     save_file(tensors, os.fspath(path), metadata=metadata)
     logger.info("saved %s checkpoint to %s (%d tensors)", config.name, path, len(tensors))
     return Path(path)
@@ -221,6 +228,7 @@ class LoadedWorld:
     action_space: ActionSpace
     dit: DiT
     autoencoder: Autoencoder
+    training_step: int | None = None
 
 
 def load_checkpoint(path: str | os.PathLike) -> LoadedWorld:
@@ -247,5 +255,10 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedWorld:
     dit, ae = build_dit(config.dit), build_autoencoder(config.autoencoder)
     load_strict(dit, tensors, path, prefix="dit.")
     load_strict(ae, tensors, path, prefix="ae.")
+    try:
+        step = int(meta["training_step"]) if "training_step" in meta else None
+    except ValueError:
+        raise CheckpointError(path, f"bad training_step in metadata: "
+                              f"{meta['training_step']!r}", "__metadata__") from None
     logger.info("loaded %s checkpoint from %s", config.name, path)
-    return LoadedWorld(config, action_space, dit.eval(), ae.eval())
+    return LoadedWorld(config, action_space, dit.eval(), ae.eval(), step)

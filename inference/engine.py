@@ -2,16 +2,20 @@
 
 Per session it keeps the last max_frames - 1 finished latents with their actions and, per DiT
 block, the temporal keys/values of those context frames. Each denoising step then runs only the
-new frame's tokens, attending over the cache; after the last step one more pass at the context
-noise level writes the finished frame's K/V ("commit"). Until the window slides this equals the
-reference loop in sampler.py to float rounding (about 1e-6): context frames never see later
-frames (causal time attention) and their inputs stay fixed across the steps.
+new frame's tokens, attending over the cache. A finished frame's K/V must be written once at the
+context noise level ("commit"); rather than spend a whole extra pass on it, the engine keeps the
+newest finished frame pending and commits it in the next frame's first step, whose pass carries
+two frames per session (pending at the context level, new at full noise; causal in time, so the
+pending frame never sees the new one). A frame thus costs K passes instead of K + 1, with the
+same arithmetic. Until the window slides this equals the reference loop in sampler.py to float
+rounding (about 1e-6): context frames never see later frames and their inputs stay fixed.
 
 Once the window is full, each new frame pushes the oldest out, which changes every context
 frame's hidden state in blocks >= 1. Two policies:
 - exact: recompute the context K/V once per frame (one whole-window pass), same as the reference;
 - rolling: drop the oldest slot and shift the rest one position down (re-rotating the keys), an
-  approximation whose drift bench/engine_vs_reference.py measures.
+  approximation whose drift bench/engine_vs_reference.py measures. (The pending frame is
+  committed after the slide, so it never attends to the frame that just left the window.)
 
 All live sessions step together: the cache is one tensor per block with a row per session,
 shorter contexts are masked, and the noise comes from each session's own torch.Generator, so a
@@ -52,7 +56,7 @@ class _Session:
     latents: deque  # finished latents (C, H, W), float32, at most max_frames - 1
     actions: deque  # their action vectors (A,)
     input_state: InputState = field(default_factory=InputState)
-    length: int = 0  # context frames whose K/V sit in cache slots 0..length-1
+    length: int = 0  # context frames whose K/V sit in cache slots 0..length-1 (all but the last)
     stale: bool = True  # cache must be rebuilt from latents before the next step
     frames: int = 0  # frames generated so far
 
@@ -285,23 +289,25 @@ class Engine:
         return torch.stack(rows).to(self.device)  # (S, A)
 
     def _rebuild_stale(self, sessions: list[_Session], cache: list) -> None:
-        # Sessions with the same context length share one whole-window pass.
+        # The cache holds every context frame but the last (pending) one, whose K/V the first
+        # pass of the next frame writes. Sessions with the same length share one prefill pass.
         by_length: dict[int, list[int]] = {}
         for row, session in enumerate(sessions):
             if session.stale:
-                by_length.setdefault(len(session.latents), []).append(row)
+                by_length.setdefault(len(session.latents) - 1, []).append(row)
         heads, head_dim = self._head
         for length, rows in by_length.items():
             group = [sessions[r] for r in rows]
-            x = torch.stack([torch.stack(list(s.latents)) for s in group])  # (g, T, C, H, W)
-            a = torch.stack([torch.stack(list(s.actions)) for s in group])  # (g, T, A)
-            t = torch.full(x.shape[:2], self._ctx_level, dtype=torch.long, device=self.device)
-            kv = self.dit.prefill_kv(x.to(self.dtype), t, a)
-            index = torch.tensor(rows, device=self.device)
-            shape = (len(rows), self._tokens, heads, length, head_dim)  # (g, N, h, T, d)
-            for (k_cache, v_cache), (k, v) in zip(cache, kv, strict=True):
-                k_cache[index, :, :, :length] = k.view(shape)  # (g*N, h, T, d) -> (g, N, h, T, d)
-                v_cache[index, :, :, :length] = v.view(shape)  # same
+            if length:
+                x = torch.stack([torch.stack(list(s.latents)[:-1]) for s in group])  # (g,T,C,H,W)
+                a = torch.stack([torch.stack(list(s.actions)[:-1]) for s in group])  # (g, T, A)
+                t = torch.full(x.shape[:2], self._ctx_level, dtype=torch.long, device=self.device)
+                kv = self.dit.prefill_kv(x.to(self.dtype), t, a)
+                index = torch.tensor(rows, device=self.device)
+                shape = (len(rows), self._tokens, heads, length, head_dim)  # (g, N, h, T, d)
+                for (k_cache, v_cache), (k, v) in zip(cache, kv, strict=True):
+                    k_cache[index, :, :, :length] = k.view(shape)  # (g*N,h,T,d) -> (g,N,h,T,d)
+                    v_cache[index, :, :, :length] = v.view(shape)  # same
             for s in group:
                 s.length, s.stale = length, False
             logger.debug("rebuilt %d-frame context for %s", length, [s.id for s in group])
@@ -325,7 +331,7 @@ class Engine:
         everyone = len(ids) == len(self._order)
         index = None if everyone else torch.tensor([self._order.index(s) for s in ids],
                                                    device=self.device)
-        # A subset works on gathered copies of its rows, written back after the commit.
+        # A subset works on gathered copies of its rows, written back after the frame.
         cache = self._cache if index is None else [(k[index], v[index]) for k, v in self._cache]
         group = [self._sessions[sid] for sid in ids]
         self._rebuild_stale(group, cache)
@@ -337,12 +343,12 @@ class Engine:
 
     def _denoise(self, sessions: list[_Session], cache: list, a: Tensor) -> Tensor:
         S = len(sessions)
-        positions = torch.tensor([s.length for s in sessions], device=self.device)
-        span = int(positions.max()) + 1
-        mask = None
-        if int(positions.min()) + 1 != span:  # ragged contexts: hide the unused slots
-            valid = torch.arange(span, device=self.device) <= positions[:, None]  # (S, span)
-            mask = valid[:, None, None].repeat_interleave(self._tokens, dim=0)  # (S*N,1,1,span)
+        positions = torch.tensor([s.length for s in sessions], device=self.device)  # pending
+        ragged = len({s.length for s in sessions}) > 1
+        span = int(positions.max()) + 2  # the pending frame, then the new one
+        pending = torch.stack([s.latents[-1] for s in sessions])[:, None]  # (S, 1, C, H, W)
+        pending_a = torch.stack([s.actions[-1] for s in sessions])[:, None]  # (S, 1, A)
+        t_ctx = torch.full((S, 1), self._ctx_level, dtype=torch.long, device=self.device)
         noise_max = self.config.sampling.noise_abs_max
         x = torch.stack([
             torch.randn(self.latent_shape, generator=s.generator, device=self.device)
@@ -351,31 +357,33 @@ class Engine:
         steps = len(self._levels)
         for k, (level, level_next) in zip(range(steps, 0, -1), self._levels, strict=True):
             t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
-            v = self._step_fn(x.to(self.dtype), t, a, cache, positions, mask, span).float()
+            if k == steps:  # first step: commit the pending frame's K/V in the same pass
+                v = self._step_fn(torch.cat((pending, x), 1).to(self.dtype),
+                                  torch.cat((t_ctx, t), 1), torch.cat((pending_a, a), 1),
+                                  cache, positions, span, ragged)
+            else:
+                v = self._step_fn(x.to(self.dtype), t, a, cache, positions + 1, span, ragged)
             abar_next = torch.ones((), device=self.device) if k == 1 else self._abar[level_next]
-            x = ddim_update(x, v, self._abar[level], abar_next)
-        self._commit(sessions, cache, x, a, positions, mask, span)
+            x = ddim_update(x, v.float(), self._abar[level], abar_next)
+        self._finish(sessions, cache, x, a)
         return x
 
-    def _commit(self, sessions: list[_Session], cache: list, x: Tensor, a: Tensor,
-                positions: Tensor, mask: Tensor | None, span: int) -> None:
-        full = self.window - 1
-        # exact mode rebuilds a full window next frame anyway, so its commit would be wasted
-        if any(self.window_mode == "rolling" or s.length < full for s in sessions):
-            t = torch.full((len(sessions), 1), self._ctx_level, dtype=torch.long,
-                           device=self.device)
-            self._step_fn(x.to(self.dtype), t, a, cache, positions, mask, span, True)
+    def _finish(self, sessions: list[_Session], cache: list, x: Tensor, a: Tensor) -> None:
+        # The pending frame's K/V are in the cache now; the new frame becomes the pending one.
         slide_rows = []
         for row, s in enumerate(sessions):
-            s.latents.append(x[row, 0])
+            full = len(s.latents) == s.latents.maxlen
+            s.latents.append(x[row, 0])  # a full deque drops its oldest frame ...
             s.actions.append(a[row, 0])
             s.frames += 1
-            if s.length < full:
-                s.length += 1
-            elif self.window_mode == "exact":
+            s.length += 1
+            if not full:
+                continue
+            if self.window_mode == "exact":  # ... so the cached context must follow
                 s.stale = True
             else:
                 slide_rows.append(row)
+                s.length -= 1
         if slide_rows:
             self._slide(cache, torch.tensor(slide_rows, device=self.device))
 
@@ -383,8 +391,8 @@ class Engine:
         # Rolling window: drop slot 0 and move slots 1..L-1 down one position. RoPE scores
         # depend only on position differences, so rotating every key back by one step keeps
         # the cache consistent with window-relative positions.
-        cos, sin = temporal_rope(self.dit.temporal_rotary_emb.freqs,
-                                 torch.tensor(-1, device=self.device))  # (d,)
+        back = temporal_rope(self.dit.temporal_rotary_emb.freqs,
+                             torch.tensor(-1, device=self.device))  # (d/2,)
         for k_cache, v_cache in cache:
-            k_cache[rows, :, :, :-1] = rotate_pairs(k_cache[rows, :, :, 1:], cos, sin)
+            k_cache[rows, :, :, :-1] = rotate_pairs(k_cache[rows, :, :, 1:], back)
             v_cache[rows, :, :, :-1] = v_cache[rows, :, :, 1:]

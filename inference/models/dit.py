@@ -25,8 +25,12 @@ TIMESTEP_FREQ_DIM = 256
 
 
 def _ln(x: Tensor) -> Tensor:
-    # Affine-free LayerNorm, computed in float32 as under the reference's fp16 autocast.
-    return F.layer_norm(x.float(), (x.shape[-1],), eps=LN_EPS).to(x.dtype)
+    # Affine-free LayerNorm, computed in float32 as under the reference's fp16 autocast. The
+    # bfloat16 kernels already accumulate in float32, so only float16 is converted explicitly
+    # (two copies per call were a visible share of a cached bf16 step on CPU).
+    if x.dtype == torch.float16:
+        return F.layer_norm(x.float(), (x.shape[-1],), eps=LN_EPS).to(x.dtype)
+    return F.layer_norm(x, (x.shape[-1],), eps=LN_EPS)
 
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -38,32 +42,39 @@ def _gate(x: Tensor, g: Tensor) -> Tensor:
     return g[:, :, None, None] * x
 
 
-def rotate_pairs(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Interleaved RoPE: (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin), in float32."""
-    xf = x.float()
-    pairs = xf.unflatten(-1, (-1, 2))  # (..., d/2, 2)
-    x0, x1 = pairs.unbind(-1)
-    turned = torch.stack((-x1, x0), dim=-1).flatten(-2)  # (..., d)
-    return (xf * cos + turned * sin).to(x.dtype)
+def rotate_pairs(x: Tensor, rot: Tensor) -> Tensor:
+    """Interleaved RoPE: (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin), in float32.
+
+    rot is the complex table cos + i sin (..., d/2) that broadcasts over x's pairs: one complex
+    multiply instead of the neg/stack/mul/mul/add of the real form (the cached engine step is
+    bound by op count on CPU).
+    """
+    xf = x.float().unflatten(-1, (-1, 2))  # (..., d/2, 2)
+    if xf.storage_offset() % 2 or any(st % 2 for st in xf.stride()[:-1]):
+        xf = xf.contiguous()  # view_as_complex needs (real, imag) pairs on even strides
+    turned = torch.view_as_complex(xf) * rot  # (..., d/2)
+    return torch.view_as_real(turned).flatten(-2).to(x.dtype)
 
 
-def spatial_rope(freqs: Tensor, rows: int, cols: int) -> tuple[Tensor, Tensor]:
-    """cos/sin (N, d) of the axial 2-D rotary: first half of d by row, second half by column."""
+def rotation(angles: Tensor) -> Tensor:
+    """Complex rotation table cos + i sin of float32 angles (..., d/2)."""
+    return torch.polar(torch.ones_like(angles), angles)
+
+
+def spatial_rope(freqs: Tensor, rows: int, cols: int) -> Tensor:
+    """Rotation (N, d/2) of the axial 2-D rotary: first half of d by row, second half by column."""
     f = freqs.float()
     row_angles = torch.linspace(-1, 1, rows, device=f.device)[:, None] * f  # (H, d/4)
     col_angles = torch.linspace(-1, 1, cols, device=f.device)[:, None] * f  # (W, d/4)
-    row_angles = row_angles.repeat_interleave(2, dim=-1)[:, None].expand(rows, cols, -1)
-    col_angles = col_angles.repeat_interleave(2, dim=-1)[None, :].expand(rows, cols, -1)
-    angles = torch.cat((row_angles, col_angles), dim=-1).flatten(0, 1)  # (N, d)
-    return angles.cos(), angles.sin()
+    row_angles = row_angles[:, None].expand(rows, cols, -1)  # (H, W, d/4)
+    col_angles = col_angles[None, :].expand(rows, cols, -1)  # (H, W, d/4)
+    return rotation(torch.cat((row_angles, col_angles), dim=-1).flatten(0, 1))  # (N, d/2)
 
 
-def temporal_rope(freqs: Tensor, positions: Tensor) -> tuple[Tensor, Tensor]:
-    """cos/sin (..., d) for integer window positions of any shape."""
+def temporal_rope(freqs: Tensor, positions: Tensor) -> Tensor:
+    """Rotation (..., d/2) for integer window positions of any shape."""
     f = freqs.float()
-    angles = positions.to(f.device, torch.float32)[..., None] * f  # (..., d/2)
-    angles = angles.repeat_interleave(2, dim=-1)  # (..., d)
-    return angles.cos(), angles.sin()
+    return rotation(positions.to(f.device, torch.float32)[..., None] * f)  # (..., d/2)
 
 
 def spatial_rotary_freqs(head_dim: int) -> Tensor:
@@ -130,14 +141,14 @@ class SpatialAttention(nn.Module):
         self.to_out = nn.Linear(dim, dim)
         self.rotary_emb = rotary
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    def forward(self, x: Tensor, rot: Tensor) -> Tensor:
         B, T, H, W, D = x.shape
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
         q, k, v = (
             z.reshape(B * T, H * W, self.heads, -1).transpose(1, 2)  # (B*T, h, N, d)
             for z in (q, k, v)
         )
-        q, k = rotate_pairs(q, cos, sin), rotate_pairs(k, cos, sin)
+        q, k = rotate_pairs(q, rot), rotate_pairs(k, rot)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=False)  # (B*T, h, N, d)
         y = y.transpose(1, 2).reshape(B, T, H, W, D)  # (B, T, H, W, h*d)
         return self.to_out(y)
@@ -154,7 +165,7 @@ class TemporalAttention(nn.Module):
         self.rotary_emb = rotary
 
     def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, kv_sink: list | None = None,
+        self, x: Tensor, rot: Tensor, kv_sink: list | None = None,
         kv_only: bool = False,
     ) -> Tensor | None:
         """Whole-window path; kv_sink collects (k, v) (B*N, h, T, d); kv_only stops there."""
@@ -165,44 +176,53 @@ class TemporalAttention(nn.Module):
             .reshape(B * H * W, self.heads, T, -1)  # (B*N, h, T, d)
             for z in (q, k, v)
         )
-        k, v = rotate_pairs(k, cos, sin).contiguous(), v.contiguous()
+        k, v = rotate_pairs(k, rot).contiguous(), v.contiguous()
         if kv_sink is not None:
             kv_sink.append((k, v))
         if kv_only:
             return None
-        q = rotate_pairs(q, cos, sin).contiguous()
+        q = rotate_pairs(q, rot).contiguous()
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.reshape(B, H, W, self.heads, T, -1).permute(0, 4, 1, 2, 3, 5)  # (B,T,H,W,h,d)
         return self.to_out(y.reshape(B, T, H, W, D))  # (B, T, H, W, h*d)
 
     def forward_cached(
-        self, x: Tensor, cos: Tensor, sin: Tensor, cache: tuple[Tensor, Tensor],
-        positions: Tensor, mask: Tensor | None, span: int, kv_only: bool = False,
-    ) -> Tensor | None:
-        """One new frame per row: writes its K/V at slot positions[b], attends slots < span.
+        self, x: Tensor, rot: Tensor, cache: tuple[Tensor, Tensor], slots: Tensor,
+        mask: Tensor | None, span: int, ragged: bool,
+    ) -> Tensor:
+        """T new frames per row: writes their K/V at slots[b, j], attends slots < span.
 
-        cache tensors are (B, N, h, L, d); cos/sin are (B, 1, 1, d) for the rows' positions.
+        cache tensors are (B, N, h, L, d); rot is (B, 1, 1, T, d/2) for the frames' slots; mask
+        (None when T == 1 and no row is ragged) says which slots each frame may see. Without
+        ragged rows the frames fill slots span - T .. span - 1 of every row.
         """
-        B, _, H, W, D = x.shape
+        B, T, H, W, D = x.shape
         k_cache, v_cache = cache
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
-        q, k, v = (z.reshape(B, H * W, self.heads, -1) for z in (q, k, v))  # (B, N, h, d)
-        rows = torch.arange(B, device=x.device)
-        k_cache[rows, :, :, positions] = rotate_pairs(k, cos, sin)
-        v_cache[rows, :, :, positions] = v
-        if kv_only:
-            return None
-        q = rotate_pairs(q, cos, sin).reshape(B * H * W, self.heads, 1, -1)  # (B*N, h, 1, d)
+        q, k, v = (z.reshape(B, T, H * W, self.heads, -1).permute(0, 2, 3, 1, 4)  # (B,N,h,T,d)
+                   for z in (q, k, v))
+        k = rotate_pairs(k, rot)
+        if not ragged:  # a plain strided write, the engine's steady state
+            k_cache[:, :, :, span - T : span] = k
+            v_cache[:, :, :, span - T : span] = v
+        else:
+            rows = torch.arange(B, device=x.device)[:, None]  # (B, 1) with slots (B, T)
+            k_cache[rows, :, :, slots] = k.permute(0, 3, 1, 2, 4)  # (B, T, N, h, d)
+            v_cache[rows, :, :, slots] = v.permute(0, 3, 1, 2, 4)
+        q = rotate_pairs(q, rot).reshape(B * H * W, self.heads, T, -1)  # (B*N, h, T, d)
         keys = k_cache.flatten(0, 1)[:, :, :span]  # (B*N, h, span, d)
         values = v_cache.flatten(0, 1)[:, :, :span]  # (B*N, h, span, d)
-        # One query per row: an explicit float32 softmax(qK^T)V beats the CPU SDPA kernels
-        # here (2.5-4x per call in bf16, where SDPA's single-query path is slow; about 15% of
-        # a 4-session bf16 frame) and keeps the scores in float32 whatever the weight dtype.
-        scores = q.float() @ keys.float().transpose(-1, -2) * q.shape[-1] ** -0.5  # (B*N,h,1,span)
+        # A query or two per row: an explicit softmax(qK^T)V beats the CPU SDPA kernels here
+        # (2.5-4x per call in bf16, where SDPA's short-query path is slow). The products run in
+        # the weight dtype (bf16 GEMMs accumulate in float32) and only the small score tensor
+        # is converted: the softmax is always float32 and the cache is never copied.
+        scale = q.shape[-1] ** -0.5
+        scores = (q @ keys.transpose(-1, -2)).float() * scale  # (B*N, h, T, span)
         if mask is not None:
             scores = scores.masked_fill(~mask, float("-inf"))
-        y = (scores.softmax(dim=-1) @ values.float()).to(x.dtype)  # (B*N, h, 1, d)
-        return self.to_out(y.reshape(B, 1, H, W, D))  # (B, 1, H, W, h*d)
+        y = scores.softmax(dim=-1).to(x.dtype) @ values  # (B*N, h, T, d)
+        y = y.reshape(B, H, W, self.heads, T, -1).permute(0, 4, 1, 2, 3, 5)  # (B,T,H,W,h,d)
+        return self.to_out(y.reshape(B, T, H, W, D))  # (B, T, H, W, h*d)
 
 
 class SpatioTemporalBlock(nn.Module):
@@ -219,10 +239,10 @@ class SpatioTemporalBlock(nn.Module):
         self.t_mlp = Mlp(dim, hidden)
         self.t_adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
-    def spatial(self, x: Tensor, c: Tensor, rope: tuple[Tensor, Tensor]) -> Tensor:
+    def spatial(self, x: Tensor, c: Tensor, rope: Tensor) -> Tensor:
         """Both spatial sublayers (they never look across frames)."""
         sh_a, sc_a, g_a, sh_m, sc_m, g_m = self.s_adaLN_modulation(c).chunk(6, dim=-1)
-        x = x + _gate(self.s_attn(_modulate(_ln(x), sh_a, sc_a), *rope), g_a)
+        x = x + _gate(self.s_attn(_modulate(_ln(x), sh_a, sc_a), rope), g_a)
         return x + _gate(self.s_mlp(_modulate(_ln(x), sh_m, sc_m)), g_m)
 
     def temporal(self, x: Tensor, c: Tensor, attend) -> Tensor | None:
@@ -311,7 +331,7 @@ class DiT(nn.Module):
         x = x.permute(0, 1, 6, 2, 4, 3, 5)  # (B, T, C, H, py, W, px)
         return x.reshape(B, T, C, H * p, W * p)  # (B, T, C, H*p, W*p)
 
-    def _spatial_rope(self) -> tuple[Tensor, Tensor]:
+    def _spatial_rope(self) -> Tensor:
         # Memoised: the table is constant per weight load, and rebuilding it costs a dozen
         # small ops per pass. _version changes whenever the freqs are written in place.
         freqs = self.spatial_rotary_emb.freqs
@@ -320,7 +340,7 @@ class DiT(nn.Module):
             self._s_rope_key, self._s_rope = key, spatial_rope(freqs, *self.grid)
         return self._s_rope
 
-    def _ropes(self, T: int, device: torch.device) -> tuple[tuple, tuple]:
+    def _ropes(self, T: int, device: torch.device) -> tuple[Tensor, Tensor]:
         t = temporal_rope(self.temporal_rotary_emb.freqs, torch.arange(T, device=device))
         return self._spatial_rope(), t
 
@@ -330,7 +350,7 @@ class DiT(nn.Module):
         s_rope, t_rope = self._ropes(x.shape[1], x.device)
         for block in self.blocks:
             tokens = block.spatial(tokens, c, s_rope)
-            tokens = block.temporal(tokens, c, lambda z, b=block: b.t_attn(z, *t_rope))
+            tokens = block.temporal(tokens, c, lambda z, b=block: b.t_attn(z, t_rope))
         return self._unpatchify(self.final_layer(tokens, c))
 
     def prefill_kv(self, x: Tensor, t: Tensor, actions: Tensor) -> list[tuple[Tensor, Tensor]]:
@@ -342,29 +362,37 @@ class DiT(nn.Module):
         for i, block in enumerate(self.blocks):
             tokens = block.spatial(tokens, c, s_rope)
             tokens = block.temporal(tokens, c, lambda z, b=block, s=(i == last): (
-                b.t_attn(z, *t_rope, kv_sink=kv, kv_only=s)))
+                b.t_attn(z, t_rope, kv_sink=kv, kv_only=s)))
         return kv
 
     def step_cached(
         self, x: Tensor, t: Tensor, actions: Tensor, cache: Sequence[tuple[Tensor, Tensor]],
-        positions: Tensor, mask: Tensor | None, span: int, kv_only: bool = False,
-    ) -> Tensor | None:
-        """One new frame per row, x (B,1,C,H,W), attending over cached context K/V.
+        positions: Tensor, span: int, ragged: bool,
+    ) -> Tensor:
+        """T new frames per row, x (B,T,C,H,W), attending causally over cached context K/V.
 
-        Row b's frame sits at window position positions[b]; its K/V are written to that slot of
-        every block's cache, so a later call with the same slot overwrites them. kv_only stops
-        after the last block's K/V are written (the commit pass) and returns None.
+        Row b's frames sit at window slots positions[b] + 0..T-1, their K/V written there in
+        every block's cache (a later call with the same slots overwrites them); span is the
+        highest slot + 1 over all rows, and ragged says whether rows differ in positions. The
+        engine sends T = 2 on a frame's first step: the previous frame at the context level (its
+        K/V commit) and the new noisy frame. Returns v of every row's last frame, (B,1,C,H,W).
         """
+        B, T = x.shape[:2]
         tokens, c = self._embed(x, t, actions)
         s_rope = self._spatial_rope()
-        cos, sin = temporal_rope(self.temporal_rotary_emb.freqs, positions)  # (B, d)
-        cos, sin = cos[:, None, None], sin[:, None, None]  # (B, 1, 1, d) over (B, N, h, d)
-        last = len(self.blocks) - 1
+        slots = positions[:, None] + torch.arange(T, device=x.device)  # (B, T)
+        t_rot = temporal_rope(self.temporal_rotary_emb.freqs, slots)  # (B, T, d/2)
+        t_rot = t_rot[:, None, None]  # (B, 1, 1, T, d/2) over (B, N, h, T, d/2)
+        mask = None
+        if ragged or T > 1:
+            seen = torch.arange(span, device=x.device) <= slots[..., None]  # (B, T, span)
+            # (1, 1, T, span) broadcasts when rows agree; else one row per token: (B*N,1,T,span)
+            tokens_per_frame = self.grid[0] * self.grid[1]
+            mask = (seen.repeat_interleave(tokens_per_frame, dim=0)[:, None] if ragged
+                    else seen[:1, None])
         for i, block in enumerate(self.blocks):
-            stop = kv_only and i == last
             tokens = block.spatial(tokens, c, s_rope)
-            tokens = block.temporal(tokens, c, lambda z, b=block, j=i, s=stop: (
-                b.t_attn.forward_cached(z, cos, sin, cache[j], positions, mask, span, s)))
-        if kv_only:
-            return None
-        return self._unpatchify(self.final_layer(tokens, c))
+            tokens = block.temporal(tokens, c, lambda z, b=block, j=i: (
+                b.t_attn.forward_cached(z, t_rot, cache[j], slots, mask, span, ragged)))
+        last = slice(T - 1, T)  # only the newest frame's output is wanted
+        return self._unpatchify(self.final_layer(tokens[:, last], c[:, last]))

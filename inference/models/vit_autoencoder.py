@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .dit import rotate_pairs
+from .dit import rotate_pairs, rotation
 
 logger = logging.getLogger(__name__)
 
@@ -25,16 +25,15 @@ LN_EPS = 1e-6
 LOGVAR_RANGE = (-30.0, 20.0)
 
 
-def vae_rope(head_dim: int, rows: int, cols: int) -> tuple[Tensor, Tensor]:
-    """cos/sin (N, head_dim // 2): axial pixel rotary on the first half of each head."""
+def vae_rope(head_dim: int, rows: int, cols: int) -> Tensor:
+    """Rotation (N, head_dim // 4): axial pixel rotary on the first half of each head."""
     n_freqs = head_dim // 8
     freqs = torch.linspace(1.0, rows * cols / 2, n_freqs) * math.pi  # (head_dim/8,)
     row = torch.linspace(-1, 1, rows)[:, None] * freqs  # (H, d/8)
     col = torch.linspace(-1, 1, cols)[:, None] * freqs  # (W, d/8)
-    row = row.repeat_interleave(2, dim=-1)[:, None].expand(rows, cols, -1)  # (H, W, d/4)
-    col = col.repeat_interleave(2, dim=-1)[None, :].expand(rows, cols, -1)  # (H, W, d/4)
-    angles = torch.cat((row, col), dim=-1).flatten(0, 1)  # (N, d/2)
-    return angles.cos(), angles.sin()
+    row = row[:, None].expand(rows, cols, -1)  # (H, W, d/8)
+    col = col[None, :].expand(rows, cols, -1)  # (H, W, d/8)
+    return rotation(torch.cat((row, col), dim=-1).flatten(0, 1))  # (N, d/4) pairs
 
 
 class PatchEmbed(nn.Module):
@@ -56,14 +55,15 @@ class Attention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=True)
         self.proj = nn.Linear(dim, dim)
-        cos, sin = vae_rope(dim // heads, rows, cols)
-        # Non-persistent, as in the reference: the released file holds no rotary entries.
-        self.register_buffer("rotary_cos", cos, persistent=False)
-        self.register_buffer("rotary_sin", sin, persistent=False)
+        # Non-persistent, as in the reference: the released file holds no rotary entries. Kept
+        # as real (cos, sin) pairs: Module.to(float dtype) would drop a complex buffer's sines.
+        rot = torch.view_as_real(vae_rope(dim // heads, rows, cols))  # (N, d/4, 2)
+        self.register_buffer("rotary", rot, persistent=False)
 
     def _rotate(self, z: Tensor) -> Tensor:
-        rot = self.rotary_cos.shape[-1]
-        turned = rotate_pairs(z[..., :rot], self.rotary_cos, self.rotary_sin)
+        rot = 2 * self.rotary.shape[-2]  # rotated dims: the first half of each head
+        table = torch.view_as_complex(self.rotary.float().contiguous())  # (N, d/4)
+        turned = rotate_pairs(z[..., :rot], table)
         return torch.cat((turned, z[..., rot:]), dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default=None, help="default: bf16 where the CPU has it")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stabilization", type=int, default=None)
+    parser.add_argument("--ddim-steps", type=int, default=None,
+                        help="override the checkpoint's denoising steps per frame")
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--skip", default="", help="comma list of ae,prediction,actions,speed")
     parser.add_argument("--json", default=None)
@@ -175,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.stabilization is not None:
         config = config.replace(sampling=dataclasses.replace(
             config.sampling, stabilization_level=args.stabilization))
+    if args.ddim_steps is not None:
+        if args.ddim_steps < 1:
+            parser.error("--ddim-steps must be at least 1")
+        config = config.replace(sampling=dataclasses.replace(
+            config.sampling, ddim_steps=args.ddim_steps))
     dtype = choose_dtype("cpu", args.dtype)
     engine = Engine(config, world.dit, world.autoencoder, world.action_space,
                     EngineOptions(dtype=dtype))
@@ -183,9 +190,11 @@ def main(argv: list[str] | None = None) -> None:
     with torch.no_grad():
         latents = engine.encode_frames(test.frames) if skip != {"ae", "speed"} else None
     results: dict = {"checkpoint": args.checkpoint, "dtype": dtype,
-                     "stabilization_level": config.sampling.stabilization_level}
-    print(f"checkpoint {args.checkpoint} ({Path(args.checkpoint).stat().st_size / 1e6:.1f} MB), "
-          f"{dtype}, stabilization level {config.sampling.stabilization_level}")
+                     "stabilization_level": config.sampling.stabilization_level,
+                     "ddim_steps": config.sampling.ddim_steps, "training_step": world.training_step}
+    print(f"checkpoint {args.checkpoint} ({Path(args.checkpoint).stat().st_size / 1e6:.1f} MB, "
+          f"DiT step {world.training_step}), {dtype}, stabilization level "
+          f"{config.sampling.stabilization_level}, {config.sampling.ddim_steps} DDIM steps")
     if "ae" not in skip:
         results["ae_psnr"] = eval_autoencoder(engine, test)
         print(f"autoencoder PSNR (held-out)  {results['ae_psnr']:.2f} dB   (target >= 26)")

@@ -9,6 +9,8 @@ Phases (each skips itself when its state file says it is done, so rerunning resu
   3. DiT           run/dit.pt         Diffusion Forcing; exports every `export_minutes`
                                       (+ dit_loss.png, dit_rollouts.png)
   4. export        one safetensors file: EMA weights, config and action space inside
+--init-from CHECKPOINT starts a new run from an exported model (its config and weights; the AE
+counts as done) so training continues on a machine that holds only the committed file.
 Optional phase "decoder" (--phases decoder,export) fine-tunes only the decoder of a finished AE:
 sharper frames, same latents, so an already trained DiT stays valid.
 The run's pid sits in run/../train.pid while it works (removed on exit).
@@ -28,8 +30,10 @@ from pathlib import Path
 import torch
 
 from ..actions import get_action_space
+from ..checkpoints import CheckpointError
 from ..config import get_preset
 from .data import load_recording
+from .seed_run import SeedError, seed_run
 from .train_ae import (
     AETrainConfig,
     encode_all,
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="var/training/data")
     parser.add_argument("--run", default="var/training/run")
     parser.add_argument("--preset", default="small")
+    parser.add_argument("--init-from", type=Path, default=None, metavar="CHECKPOINT",
+                        help="continue from an exported model (its config replaces --preset)")
     parser.add_argument("--export", default="models/crafter-small.safetensors")
     parser.add_argument("--phases", default="ae,latents,dit,export")
     parser.add_argument("--threads", type=int, default=2)
@@ -95,8 +101,14 @@ def main(argv: list[str] | None = None) -> None:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     _pidfile(run.parent / "train.pid")
-    world = get_preset(args.preset)
-    space = get_action_space(world.action_space)
+    if args.init_from is not None:
+        try:
+            world, space = seed_run(run, args.init_from)
+        except (CheckpointError, SeedError) as exc:
+            parser.error(f"--init-from: {exc}")
+    else:
+        world = get_preset(args.preset)
+        space = get_action_space(world.action_space)
     phases = args.phases.split(",")
     train = load_recording(args.data, "train", args.holdout, args.limit_shards)
     test = load_recording(args.data, "test", args.holdout)

@@ -99,11 +99,11 @@ def train_autoencoder(run: Path, world: WorldConfig, train: Recording, test: Rec
     state = {"step": 0, "losses": [], "done": False, "cfg": asdict(cfg)}
     if path.exists():
         state = torch.load(path, weights_only=False)
+        if state["done"]:  # finished, or seeded from an export (no optimizer state then)
+            return state
         ae.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         logger.info("resumed autoencoder at step %d", state["step"])
-    if state["done"]:
-        return state
     ae = ae.to(memory_format=torch.channels_last).train()
     gen = torch.Generator().manual_seed(seed + state["step"])
     started = time.monotonic()

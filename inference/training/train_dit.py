@@ -50,6 +50,7 @@ class DiTTrainConfig:
     weight_decay: float = 0.01
     ema: float = 0.999
     min_snr: float = 5.0
+    action_weight: float = 4.0  # loss weight of frames made by an action other than no-op
     play_prob: float = 0.5
     ctx_max_level: int = 100
     grad_clip: float = 1.0
@@ -70,8 +71,15 @@ def sample_levels(B: int, T: int, cfg: DiTTrainConfig, gen: torch.Generator,
 
 
 def diffusion_loss(dit: DiT, x0: Tensor, actions: Tensor, t: Tensor, abar: Tensor,
-                   min_snr: float, gen: torch.Generator | None = None) -> Tensor:
-    """SNR-capped v-prediction MSE of clips x0 (B,T,C,H,W) at levels t (B,T)."""
+                   min_snr: float, gen: torch.Generator | None = None,
+                   action_weight: float = 1.0) -> Tensor:
+    """SNR-capped v-prediction MSE of clips x0 (B,T,C,H,W) at levels t (B,T).
+
+    Frames whose action is not the no-op (index 0) weigh action_weight: at the play cadence
+    three frames in four are no-ops, and the picture change an action makes (which way the
+    world scrolls) is what a player notices first; without the extra weight a small model long
+    answers every move with the same blur.
+    """
     a = abar[t][..., None, None, None]  # (B, T, 1, 1, 1)
     eps = torch.randn(x0.shape, generator=gen)
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
@@ -82,14 +90,16 @@ def diffusion_loss(dit: DiT, x0: Tensor, actions: Tensor, t: Tensor, abar: Tenso
     # min-SNR for v (min(snr, g) / (snr + 1)) would give ~0 weight near t = 999, exactly where
     # play starts each frame and where the model must read context and action.
     weight = (snr.clamp(max=min_snr) + 1) / (snr + 1)
+    weight = weight * (1 + (action_weight - 1) * (1 - actions[..., 0].float()))  # (B, T)
     per_frame = ((v - v_target) ** 2).flatten(2).mean(-1)  # (B, T)
     return (weight * per_frame).mean()
 
 
-def _lr(cfg: DiTTrainConfig, step: int) -> float:
+def _lr(cfg: DiTTrainConfig, step: int, warmup_from: int = 0) -> float:
     # Constant after warmup: runs are cut by wall-clock and resumed, so no schedule end exists;
-    # the EMA weights play the part of the final decay.
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup)
+    # the EMA weights play the part of the final decay. A run seeded from an export has a fresh
+    # optimizer, so it warms up again from the seeded step.
+    return cfg.lr * min(1.0, (step - warmup_from + 1) / cfg.warmup)
 
 
 def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recording,
@@ -106,7 +116,8 @@ def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recordin
         state = torch.load(path, weights_only=False)
         dit.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
+        if state["opt"] is not None:  # None: seeded from an export (seed_run.py)
+            opt.load_state_dict(state["opt"])
         logger.info("resumed DiT at step %d", state["step"])
     sampler = ClipSampler(latents["train"], train, cfg.clip, space.dim, seed + state["step"])
     gen = torch.Generator().manual_seed(seed + 1 + state["step"])
@@ -123,11 +134,12 @@ def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recordin
     with Progress(cfg.steps, "dit", start=state["step"]) as bar:
         while state["step"] < cfg.steps:
             for group in opt.param_groups:
-                group["lr"] = _lr(cfg, state["step"])
+                group["lr"] = _lr(cfg, state["step"], state.get("warmup_from", 0))
             x0, actions = sampler.sample(cfg.batch)
             t = sample_levels(cfg.batch, cfg.clip, cfg, gen, len(abar))
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = diffusion_loss(dit, x0, actions, t, abar, cfg.min_snr, gen)
+                loss = diffusion_loss(dit, x0, actions, t, abar, cfg.min_snr, gen,
+                                      cfg.action_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(dit.parameters(), cfg.grad_clip)
@@ -156,23 +168,24 @@ def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recordin
     return state
 
 
-def load_world(run: Path, world: WorldConfig) -> tuple[WorldConfig, DiT, torch.nn.Module]:
-    """The run's EMA DiT and AE, with the world config's scaling factor set from the AE phase."""
+def load_world(run: Path, world: WorldConfig) -> tuple[WorldConfig, DiT, torch.nn.Module, int]:
+    """The run's EMA DiT, AE and DiT step, with the scaling factor set from the AE phase."""
     ae_state = torch.load(run / "ae.pt", weights_only=False)
     ae = build_autoencoder(world.autoencoder)
     ae.load_state_dict(ae_state["model"])
+    dit_state = torch.load(run / "dit.pt", weights_only=False)
     dit = build_dit(world.dit)
-    dit.load_state_dict(torch.load(run / "dit.pt", weights_only=False)["ema"])
+    dit.load_state_dict(dit_state["ema"])
     world = world.replace(scaling_factor=float(ae_state["scaling_factor"]))
-    return world, dit.eval(), ae.eval()
+    return world, dit.eval(), ae.eval(), int(dit_state["step"])
 
 
 def export_world(run: Path, world: WorldConfig, space: ActionSpace, path: Path) -> Path:
     """Write the serving checkpoint (float32 weights, config, action space) atomically."""
-    world, dit, ae = load_world(run, world)
+    world, dit, ae, step = load_world(run, world)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_checkpoint(tmp, world, dit, ae, space)
+    save_checkpoint(tmp, world, dit, ae, space, training_step=step)
     tmp.chmod(0o644)
     tmp.replace(path)  # the server may be reading the old file right now
     logger.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
@@ -185,7 +198,7 @@ def dit_pngs(run: Path, world: WorldConfig, space: ActionSpace, test: Recording,
     state = torch.load(run / "dit.pt", weights_only=False)
     plot_curves(run / "dit_loss.png", {"v-loss (SNR-capped)": state["losses"]},
                 f"DiT step {state['step']}")
-    world, dit, ae = load_world(run, world)
+    world, dit, ae, _ = load_world(run, world)
     engine = make_engine(world, dit, ae, space)
     lat = latents["test"].float()
     acts = one_hot(test.actions, space.dim)

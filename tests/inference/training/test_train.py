@@ -131,3 +131,19 @@ def test_the_loss_weighs_the_noisiest_frames_fully():
     noisy = diffusion_loss(dit, x0, actions, torch.full((8, 2), 999), abar, 5.0)
     clean = diffusion_loss(dit, x0, actions, torch.full((8, 2), 5), abar, 5.0)
     assert noisy.item() > 0.5 and clean.item() < 0.1 * noisy.item()
+
+
+def test_frames_made_by_an_action_weigh_more_than_no_ops():
+    abar = sigmoid_alphas_cumprod()
+    dit = build_dit(MINI.dit)  # outputs 0: the loss is the weighted target energy
+    x0 = torch.randn(8, 2, 4, 4, 4)
+    t = torch.full((8, 2), 999)
+    noop = torch.nn.functional.one_hot(torch.zeros(8, 2).long(), 17).float()
+    move = torch.nn.functional.one_hot(torch.ones(8, 2).long(), 17).float()
+    gen = torch.Generator
+
+    def loss(actions, weight):
+        return diffusion_loss(dit, x0, actions, t, abar, 5.0, gen().manual_seed(0), weight).item()
+
+    assert loss(noop, 4.0) == loss(noop, 1.0)
+    assert abs(loss(move, 4.0) - 4 * loss(move, 1.0)) < 1e-4 * loss(move, 1.0)

@@ -1,0 +1,69 @@
+"""--init-from: a run seeded from an exported model continues training and counts on."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inference.actions import get_action_space
+from inference.checkpoints import load_checkpoint, save_checkpoint
+from inference.models import build_autoencoder, build_dit
+from inference.training.seed_run import SeedError, seed_run
+from inference.training.train import main as train_main
+from inference.training.train_ae import AETrainConfig, train_autoencoder
+from inference.training.train_dit import DiTTrainConfig, export_world, train_dit
+from tests.inference.helpers import MINI
+from tests.inference.training.test_train import tiny_recording
+
+
+@pytest.fixture
+def exported(tmp_path):
+    torch.manual_seed(0)
+    world = MINI.replace(scaling_factor=0.75)
+    dit, ae = build_dit(world.dit), build_autoencoder(world.autoencoder)
+    path = tmp_path / "world.safetensors"
+    save_checkpoint(path, world, dit, ae, get_action_space("crafter-17"), training_step=7)
+    return path
+
+
+def test_a_seeded_run_trains_on_from_the_exported_step(tmp_path, exported):
+    run = tmp_path / "run"
+    world, space = seed_run(run, exported)
+    assert world.scaling_factor == 0.75 and space.name == "crafter-17"
+    train, test = tiny_recording(64, 0), tiny_recording(32, 1)
+    before = load_checkpoint(exported)
+    ae_state = train_autoencoder(run, world, train, test, AETrainConfig(steps=4, batch=4))
+    assert ae_state["step"] == 0  # done already: the exported encoder defines the latents
+    lat = {"train": torch.randn(64, 4, 4, 4), "test": torch.randn(32, 4, 4, 4)}
+    state = train_dit(run, world, space, train, test, lat,
+                      DiTTrainConfig(steps=9, batch=2, clip=4, warmup=10))
+    assert state["step"] == 9 and len(state["losses"]) == 2
+    after = load_checkpoint(export_world(run, world, space, tmp_path / "next.safetensors"))
+    assert after.training_step == 9 and after.config.scaling_factor == 0.75
+    pairs = {part: zip(getattr(after, part).state_dict().values(),
+                       getattr(before, part).state_dict().values(), strict=True)
+             for part in ("autoencoder", "dit")}
+    assert all(torch.equal(a, b) for a, b in pairs["autoencoder"])
+    assert any(not torch.equal(a, b) for a, b in pairs["dit"])
+
+
+def test_seeding_again_resumes_and_a_half_run_is_refused(tmp_path, exported):
+    run = tmp_path / "run"
+    seed_run(run, exported)
+    seeded = torch.load(run / "dit.pt", weights_only=False)
+    seeded["step"] = 11
+    torch.save(seeded, run / "dit.pt")
+    seed_run(run, exported)  # both files there: resume, never overwrite
+    assert torch.load(run / "dit.pt", weights_only=False)["step"] == 11
+    (run / "dit.pt").unlink()
+    with pytest.raises(SeedError, match="new --run directory"):
+        seed_run(run, exported)
+
+
+def test_the_cli_names_a_bad_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not weights")
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--init-from", str(bad), "--run", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "--init-from" in capsys.readouterr().err and not (tmp_path / "run" / "dit.pt").exists()
