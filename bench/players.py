@@ -1,12 +1,14 @@
 """N headless players against one GPU worker: decoded fps, key-to-photon latency, worker CPU.
 
 The real path end to end: uvicorn (web tier, signalling relay) and `manage.py rungpuworker`
-(placeholder model, loopback-only ICE) as subprocesses, one Chromium per player (its own
+(placeholder model, or --checkpoint with the recorded starting scenes; loopback-only ICE) as
+subprocesses, one Chromium per player (its own
 profile), each signed in, queued, confirmed and playing. During the measuring window every
 player taps D (down, then up) every 250 ms; the page times each change from the key event to
 the first presented video frame that reflects it (see frontend/static/js/play-stats.js).
 
-Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--wipe]
+Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--checkpoint FILE] [--wipe]
+(`--checkpoint models/crafter-small.safetensors` plays the default model in the Coast scene.)
 Uses its own data directory (var/bench-players: SQLite and the embedded Redis) unless
 DATABASE_URL / REDIS_URL are set. Each run deletes every session, ticket, worker, world and pool
 in its database: any database but its own SQLite file needs --wipe to say that is meant.
@@ -48,6 +50,7 @@ from webapp.play.models import PlaySession  # noqa: E402
 from webapp.queue.models import Ticket  # noqa: E402
 from webapp.worlds.models import PromptImage, World  # noqa: E402
 from webapp.worlds.placeholders import placeholder_image, png_bytes  # noqa: E402
+from webapp.worlds.scenes import install, recorded_scenes  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 TAP_MS = 250
@@ -75,8 +78,12 @@ def check_wipe_allowed(wipe: bool) -> None:
         f"SQLite file under {BENCH_DATA_DIR}; pass --wipe to empty it anyway")
 
 
-def fresh_fleet(slots: int, wipe: bool = False) -> GpuPool:
-    """A clean database with one pool of `slots` slots, a world, and nobody playing."""
+def fresh_fleet(slots: int, wipe: bool = False, checkpoint: str = "") -> GpuPool:
+    """A clean database with one pool of `slots` slots, a Coast world, and nobody playing.
+
+    With a checkpoint the pool runs that model and the worlds are the recorded scenes (they
+    include Coast); without, the placeholder model plays the placeholder coast.
+    """
     check_wipe_allowed(wipe)
     call_command("migrate", verbosity=0)
     PlaySession.objects.all().delete()
@@ -86,11 +93,15 @@ def fresh_fleet(slots: int, wipe: bool = False) -> GpuPool:
     GpuPool.objects.all().delete()
     pool = GpuPool.objects.create(name="Bench", slug="bench", slots_per_worker=slots,
                                   session_seconds=600, idle_seconds=300,
-                                  disconnect_grace_seconds=30, frame_rate=20)
-    image = placeholder_image("coast")
-    world = World.objects.create(name="Coast", slug="coast", pool=pool,
-                                 thumbnail_png=png_bytes(image))
-    PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
+                                  disconnect_grace_seconds=30, frame_rate=20,
+                                  checkpoint=checkpoint)
+    if checkpoint:
+        install(recorded_scenes(settings.WORLD_SCENES_DIR), pool)
+    else:
+        image = placeholder_image("coast")
+        world = World.objects.create(name="Coast", slug="coast", pool=pool,
+                                     thumbnail_png=png_bytes(image))
+        PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
     for i in range(slots):
         if not User.objects.filter(username=f"bench{i}").exists():
             User.objects.create_user(username=f"bench{i}", password=PASSWORD)
@@ -142,8 +153,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(count: int, seconds: float, wipe: bool = False) -> dict:
-    fresh_fleet(count, wipe)
+def measure(count: int, seconds: float, wipe: bool = False, checkpoint: str = "") -> dict:
+    fresh_fleet(count, wipe, checkpoint)
     stack = Stack(count)
     profiles: list[str] = []
     try:
@@ -189,15 +200,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--wipe", action="store_true",
                         help="allow emptying a database other than the bench's own SQLite file")
+    parser.add_argument("--checkpoint", default="",
+                        help="serve this model file instead of the placeholder")
     args = parser.parse_args()
+    if args.checkpoint and not Path(args.checkpoint).is_file():
+        parser.error(f"--checkpoint {args.checkpoint}: no such file")
     check_wipe_allowed(args.wipe)
+    model = f"model {args.checkpoint}" if args.checkpoint else "placeholder model"
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
-          f"placeholder model at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
+          f"{model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
     print("| players | decoded fps per player | key-to-photon p50 | p95 | samples |"
           " worker CPU |")
     print("|---|---|---|---|---|---|")
     for count in args.players:
-        result = measure(count, args.seconds, args.wipe)
+        result = measure(count, args.seconds, args.wipe, str(Path(args.checkpoint).resolve())
+                         if args.checkpoint else "")
         p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
         p95 = [s["p95"] for s in result["snapshots"] if s["p95"] is not None]
         samples = sum(s["samples"] for s in result["snapshots"])

@@ -2,6 +2,8 @@
 
 The runner (in the worker process that owns the slots) calls `step` once per frame with the
 latest action of every live session, so one call can serve all players of a device in a batch.
+A runtime class is built with keyword options: `checkpoint`, `device` and, for CPU pools,
+`threads`; all of its methods are called from one thread (the worker's device loop).
 """
 
 from __future__ import annotations

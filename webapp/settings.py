@@ -196,6 +196,13 @@ WORKER_HEARTBEAT_SECONDS = env_float("WORKER_HEARTBEAT_SECONDS", 2.0)
 WORKER_TIMEOUT = env_int("WORKER_TIMEOUT", 10)
 # Empty: the rollout engine for a pool with a checkpoint, the placeholder picture otherwise.
 WORKER_RUNTIME = env_str("WORKER_RUNTIME", "")
+# Threads a CPU pool's model computes with; 0: all cores but one, which the video encoder, the
+# peer connections and (on a laptop) the player's own browser need. Measured on two cores: one
+# thread plays the default model in the browser faster than two that fight the browser.
+WORKER_CPU_THREADS = env_int("WORKER_CPU_THREADS", 0)
+# The model runs in a child process of the worker, sharing no GIL with the video streaming
+# (inference/process_runtime.py); off, it runs on the worker's device-loop thread.
+WORKER_MODEL_PROCESS = env_bool("WORKER_MODEL_PROCESS", True)
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
 # The model this repository trains and ships (inference/training); the default pool runs it
 # when the file is present, and the placeholder picture otherwise.

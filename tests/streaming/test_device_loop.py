@@ -110,3 +110,58 @@ def test_a_failed_step_ends_its_sessions_and_the_loop_thread_lives_on(monkeypatc
     assert loop.is_alive()
     loop.shutdown()
     assert not loop.is_alive()
+
+
+class ThreadNotingRuntime(CountingRuntime):
+    """Notes the thread of every call: torch's CPU thread pool belongs to the calling thread."""
+
+    def __init__(self, calls: list[tuple[str, int]]):
+        super().__init__()
+        self.calls = calls
+
+    def start(self, session_id, prompt_frames):
+        self.calls.append(("start", threading.get_ident()))
+        if session_id == "refused":
+            raise ValueError("prompt frames must be (P,H,W,3)")
+
+    def step(self, actions):
+        self.calls.append(("step", threading.get_ident()))
+        return super().step(actions)
+
+    def stop(self, session_id):
+        self.calls.append(("stop", threading.get_ident()))
+
+
+def test_every_runtime_call_runs_on_the_loop_thread_and_errors_reach_the_caller():
+    calls: list[tuple[str, int]] = []
+
+    def build():
+        calls.append(("build", threading.get_ident()))
+        return ThreadNotingRuntime(calls)
+
+    loop = DeviceLoop(None, frame_rate=50, build=build)
+    loop.start()
+    frames = threading.Event()
+    loop.add("a", PROMPT, sinks=(lambda image, info: frames.set(),))
+    assert frames.wait(2)
+    with pytest.raises(ValueError, match="must be"):
+        loop.add("refused", PROMPT)
+    assert loop.feed("refused") is None and loop.feed("a") is not None
+    loop.remove("a")
+    loop.shutdown()
+    assert {name for name, _ in calls} == {"build", "start", "step", "stop"}
+    assert {ident for _, ident in calls} == {loop._thread.ident}
+    assert loop._thread.ident != threading.get_ident()
+    loop.remove("a")  # after shutdown (a runner cleaning up late) it runs here, no hang
+    assert calls[-1] == ("stop", threading.get_ident())
+
+
+def test_a_runtime_that_cannot_be_built_fails_start_with_its_own_error():
+    def build():
+        raise FileNotFoundError("world-model checkpoint missing.safetensors does not exist")
+
+    loop = DeviceLoop(None, frame_rate=20, build=build)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        loop.start(timeout=5)
+    loop._thread.join(2)
+    assert not loop.is_alive()

@@ -8,10 +8,12 @@ named after this worker, with one thread per slot; session tasks find the proces
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from django.conf import settings
 
+from inference.process_runtime import ProcessRuntime
 from inference.runtime import WorldRuntime, load_runtime
 from streaming.peer import StreamingLoop
 from webapp.fleet import services
@@ -22,6 +24,14 @@ from webapp.play.models import PlaySession
 logger = logging.getLogger(__name__)
 
 _current: WorkerProcess | None = None
+
+
+def cpu_threads(configured: int, cores: int | None = None) -> int:
+    """The configured thread count, or (0) every core this process may use but one."""
+    if configured > 0:
+        return configured
+    cores = cores if cores is not None else len(os.sched_getaffinity(0))
+    return max(1, cores - 1)
 
 
 def current() -> WorkerProcess | None:
@@ -55,17 +65,29 @@ class WorkerProcess:
         global _current
         self.worker = services.register_worker(self.pool, self.slot_count, self.version)
         self._heartbeat_thread.start()
-        options = {"checkpoint": self.pool.checkpoint, "device": self.pool.device_kind}
-        self.runtime = load_runtime(self.runtime_path, **options)
-        self.runtime.warm()
+        # The device loop's thread loads and warms the model: it is the only thread that may
+        # call into it (see DeviceLoop).
+        self.loop = DeviceLoop(None, self.pool.frame_rate, build=self._build_runtime)
+        self.loop.start()
+        self.runtime = self.loop.runtime
         self.streaming = StreamingLoop()
         self.streaming.start()
-        self.loop = DeviceLoop(self.runtime, self.pool.frame_rate)
-        self.loop.start()
         _current = self
         services.mark_ready(self.worker)
         logger.info("worker %s ready on queue %s", self.worker.public_id, self.worker.queue_name)
         return self.worker
+
+    def _build_runtime(self) -> WorldRuntime:
+        # Plain strings: the options travel to the model process, which has no Django.
+        options = {"checkpoint": str(self.pool.checkpoint), "device": str(self.pool.device_kind)}
+        if self.pool.device_kind == GpuPool.Device.CPU:
+            options["threads"] = cpu_threads(settings.WORKER_CPU_THREADS)
+        if settings.WORKER_MODEL_PROCESS:
+            runtime = ProcessRuntime(self.runtime_path, **options)
+        else:
+            runtime = load_runtime(self.runtime_path, **options)
+        runtime.warm()
+        return runtime
 
     def stop(self) -> None:
         """End every session as a worker shutdown, tell the players, remove the slots."""

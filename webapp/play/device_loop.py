@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,21 +50,41 @@ class Feed:
 
 
 class DeviceLoop:
-    """Calls `runtime.step` for all sessions at once; sessions join or leave between frames."""
+    """Calls `runtime.step` for all sessions at once; sessions join or leave between frames.
 
-    def __init__(self, runtime: WorldRuntime, frame_rate: float):
+    Every call into the runtime (building and warming it, starting, stepping and stopping
+    sessions) runs on the loop's own thread once it is running. PyTorch's CPU thread pool
+    (OpenMP) belongs to the thread that calls it: a second calling thread gets a second pool,
+    the pools together hold more threads than there are cores, and OpenMP then parks its threads
+    after every parallel region, which measured here halves a default-model session's frame rate.
+    """
+
+    def __init__(self, runtime: WorldRuntime | None, frame_rate: float, *,
+                 build: Callable[[], WorldRuntime] | None = None):
+        if (runtime is None) == (build is None):
+            raise ValueError("give the device loop a runtime or a way to build one, not both")
         self.runtime = runtime
+        self._build = build
         self.period = 1.0 / frame_rate
         self._feeds: dict[str, Feed] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = (
+            queue.SimpleQueue())
+        self._accepting = False  # calls go to the loop thread only while it takes them
+        self._ready: Future = Future()
         self._thread = threading.Thread(target=self._run, name="device-loop", daemon=True)
 
-    def start(self) -> None:
+    def start(self, timeout: float | None = None) -> None:
+        """Start the thread; with `build`, wait until it has built and warmed the runtime."""
+        with self._lock:
+            self._accepting = True
         self._thread.start()
+        self._ready.result(timeout)  # the build's own error, if it failed
 
     def shutdown(self) -> None:
         self._stop.set()
+        self._calls.put(None)  # wakes the thread from its wait between ticks
         self._thread.join(timeout=5)
 
     def add(self, session_id: str, prompt_frames: np.ndarray, *,
@@ -69,18 +92,23 @@ class DeviceLoop:
             sinks: tuple[FrameSink, ...] = ()) -> Feed:
         """Start a session in the runtime; it gets its first frame on the next tick."""
         width = len(self.runtime.action_names)
-        with self._lock:
+
+        def start_session() -> Feed:
             self.runtime.start(session_id, prompt_frames)
             feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
                         folder=folder, controls=controls)
-            self._feeds[session_id] = feed
+            with self._lock:
+                self._feeds[session_id] = feed
+            return feed
+
+        feed = self._on_loop_thread(start_session)
         logger.info("session %s joined the device loop", session_id)
         return feed
 
     def remove(self, session_id: str) -> None:
         with self._lock:
-            self._feeds.pop(session_id, None)
-            self.runtime.stop(session_id)
+            self._feeds.pop(session_id, None)  # no frame reaches its sinks from here on
+        self._on_loop_thread(lambda: self.runtime.stop(session_id))
         logger.info("session %s left the device loop", session_id)
 
     def feed(self, session_id: str) -> Feed | None:
@@ -95,7 +123,34 @@ class DeviceLoop:
         with self._lock:
             return len(self._feeds)
 
+    def _on_loop_thread(self, call: Callable[[], Any]) -> Any:
+        """Run `call` on the loop thread and return its result (inline when no thread runs)."""
+        with self._lock:
+            queued = self._accepting and threading.current_thread() is not self._thread
+            if queued:
+                done: Future = Future()
+                self._calls.put((call, done))
+        return done.result() if queued else call()
+
+    def _run_calls(self, timeout: float) -> None:
+        """Run queued calls until `timeout` seconds have passed or the loop is stopping."""
+        deadline = time.monotonic() + timeout
+        while not self._stop.is_set():
+            try:
+                item = self._calls.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            if item is not None:
+                _settle(*item)
+
     def _run(self) -> None:
+        try:
+            if self._build is not None:
+                self.runtime = self._build()
+            self._ready.set_result(None)
+        except BaseException as exc:  # start() re-raises it in the thread that asked
+            self._ready.set_exception(exc)
+            self._stop.set()
         next_tick = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -103,7 +158,19 @@ class DeviceLoop:
             except Exception:  # a bug here must not silently stop every session's frames
                 logger.exception("device loop tick failed; carrying on")
             next_tick = self._next_tick(next_tick, time.monotonic())
-            self._stop.wait(max(0.0, next_tick - time.monotonic()))
+            self._run_calls(next_tick - time.monotonic())
+        with self._lock:
+            self._accepting = False  # later calls run inline; settle the ones already queued
+        while True:
+            try:
+                item = self._calls.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                _settle(*item)
+        close = getattr(self.runtime, "close", None)
+        if self._build is not None and close is not None:
+            close()  # a runtime this loop built (a model process, say) ends with it
 
     def _next_tick(self, previous: float, now: float) -> float:
         """The next tick, one period on; late ticks are skipped rather than burst to catch up."""
@@ -154,3 +221,10 @@ class DeviceLoop:
             feed.seq = folded.seq
             feed.action = feed.controls.vector(folded)
         return feed.action
+
+
+def _settle(call: Callable[[], Any], done: Future) -> None:
+    try:
+        done.set_result(call())
+    except BaseException as exc:  # the caller's own error, raised where it waits
+        done.set_exception(exc)
