@@ -45,7 +45,10 @@ class CheckpointError(ValueError):
     def __init__(self, path: str | os.PathLike, problem: str, key: str | None = None):
         where = f" (first offending key: {key!r})" if key is not None else ""
         super().__init__(f"{os.fspath(path)}: {problem}{where}")
-        self.path, self.key = os.fspath(path), key
+        self.path, self.problem, self.key = os.fspath(path), problem, key
+
+    def __reduce__(self):  # picklable, so it crosses from a model process with its own type
+        return type(self), (self.path, self.problem, self.key), self.__dict__
 
 
 def read_header(path: str | os.PathLike) -> dict:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import pickle
+import signal
+import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -39,13 +41,15 @@ class ProcessRuntime:
     """Builds `target` (a dotted WorldRuntime class path) in a spawned child and forwards calls.
 
     Errors raised by the runtime in the child are raised here with their own type and message.
+    A child that dies or does not answer in time is killed; every later call then raises
+    ModelProcessError at once (`stop` excepted: a dead model has no sessions left to forget).
     """
 
     def __init__(self, target: str, *, start_timeout: float = 600.0,
                  call_timeout: float = 120.0, **options: Any):
         self.target = target
-        self.call_timeout = call_timeout
-        self._closed = False
+        self.start_timeout, self.call_timeout = start_timeout, call_timeout
+        self._broken: str | None = None  # why calls can no longer be answered
         context = multiprocessing.get_context("spawn")  # a fork would copy the worker's threads
         self._conn, child = context.Pipe()
         log_level = logging.getLogger().getEffectiveLevel()
@@ -62,22 +66,30 @@ class ProcessRuntime:
             setattr(self, name, value)
         logger.info("model process %d serves %s", self._process.pid, target)
 
+    def is_alive(self) -> bool:
+        """False once the child has died, hung or been closed."""
+        return self._broken is None and self._process.is_alive()
+
     def warm(self) -> None:
-        self._call("warm")
+        """Warm the model in the child (as long as building it may take)."""
+        self._call("warm", timeout=self.start_timeout)
 
     def start(self, session_id: str, prompt_frames: np.ndarray) -> None:
+        """Begin a session from uint8 prompt frames (P,H,W,3)."""
         self._call("start", session_id, prompt_frames)
 
     def step(self, actions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One frame for every listed session; uint8 (H,W,3) by session id."""
         return self._call("step", dict(actions))
 
     def stop(self, session_id: str) -> None:
-        if not self._closed:  # a closed runtime has no sessions left to forget
+        """Forget a session; idempotent, and a no-op once the child is gone."""
+        if self.is_alive():
             self._call("stop", session_id)
 
     def close(self) -> None:
         """Ask the child to exit; kill it if it does not. Idempotent."""
-        self._closed = True
+        self._broken = self._broken or "the model process was closed"
         if self._process.is_alive():
             try:
                 self._conn.send(("close", ()))
@@ -89,37 +101,43 @@ class ProcessRuntime:
             self._process.join(timeout=5)
         self._conn.close()
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        if self._broken is not None:
+            raise ModelProcessError(f"{self._broken}; cannot {method}")
         try:
             self._conn.send((method, args))
         except (OSError, ValueError):
-            raise self._exited(method) from None
-        return self._receive(self.call_timeout, method)
-
-    def _exited(self, what: str) -> ModelProcessError:
-        self._process.join(timeout=5)
-        return ModelProcessError(f"the model process exited (code {self._process.exitcode}) "
-                                 f"before {what}")
+            raise self._fail(f"the model process exited before {method}") from None
+        return self._receive(self.call_timeout if timeout is None else timeout, method)
 
     def _receive(self, timeout: float, what: str) -> Any:
         try:
-            ready = self._conn.poll(timeout)
-            if ready:
-                status, value = self._conn.recv()
+            if not self._conn.poll(timeout):
+                # A late answer would be read as the next call's: this child is done for.
+                raise self._fail(f"the model process did not answer {what} in {timeout:.0f} s")
+            status, value = self._conn.recv()
         except (EOFError, OSError):
-            ready, status = True, None
-        if not ready:
-            raise ModelProcessError(f"the model process did not answer {what} in {timeout:.0f} s")
-        if status is None:
-            raise self._exited(f"answering {what}")
+            raise self._fail(f"the model process exited while answering {what}") from None
         if status == "error":
             raise value
         return value
+
+    def _fail(self, reason: str) -> ModelProcessError:
+        """Mark the runtime broken, make sure the child is gone, and say why."""
+        if self._process.is_alive():
+            self._process.kill()  # hung or half-answered: nothing it says can be trusted now
+        self.close()
+        self._broken = f"{reason} (exit code {self._process.exitcode})"
+        logger.error("%s", self._broken)
+        return ModelProcessError(self._broken)
 
 
 def serve(conn: Connection, target: str, options: dict, log_level: int = logging.INFO) -> None:
     """The child: build the runtime, report its facts, then answer calls until told to close."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Ctrl+C reaches the whole process group; the worker shuts down first and then closes us
+    # (or its exit ends the pipe, which ends this loop).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         runtime = load_runtime(target, **options)
     except BaseException as exc:
@@ -139,6 +157,7 @@ def serve(conn: Connection, target: str, options: dict, log_level: int = logging
                 raise ValueError(f"a runtime has no call {method!r}")
             conn.send(("ok", getattr(runtime, method)(*args)))
         except Exception as exc:
+            exc.add_note(f"(raised in the model process)\n{traceback.format_exc()}")
             conn.send(("error", _sendable(exc)))
 
 

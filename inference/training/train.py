@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="continue from an exported model (its config replaces --preset)")
     parser.add_argument("--export", default="models/crafter-small.safetensors")
     parser.add_argument("--phases", default="ae,latents,dit,export")
+    parser.add_argument("--ddim-steps", type=int, default=None,
+                        help="denoising steps per frame the exported model samples with "
+                             "(default: the preset's, or the --init-from model's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--holdout", type=int, default=2, help="shards kept for evaluation")
     parser.add_argument("--limit-shards", type=int, default=None)
@@ -95,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(f"--{prefix}{f.name}".replace("_", "-"), dest=prefix + f.name,
                                 type=kind, default=None)
     args = parser.parse_args(argv)
+    if args.ddim_steps is not None and args.ddim_steps < 1:
+        parser.error("--ddim-steps must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("inference.engine").setLevel(logging.WARNING)  # sample sessions: noise
     torch.set_num_threads(args.threads)
@@ -109,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     else:
         world = get_preset(args.preset)
         space = get_action_space(world.action_space)
+    if args.ddim_steps is not None:
+        world = world.replace(sampling=replace(world.sampling, ddim_steps=args.ddim_steps))
     phases = args.phases.split(",")
-    train = load_recording(args.data, "train", args.holdout, args.limit_shards)
-    test = load_recording(args.data, "test", args.holdout)
+    if set(phases) - {"export"}:  # exporting alone needs only the run folder
+        train = load_recording(args.data, "train", args.holdout, args.limit_shards)
+        test = load_recording(args.data, "test", args.holdout)
     if "ae" in phases:
         train_autoencoder(run, world, train, test, _overrides(AETrainConfig, args, "ae_"))
     if "decoder" in phases:  # optional: sharpen frames later without invalidating the DiT

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
 from inference.actions import get_action_space
-from inference.checkpoints import save_checkpoint
+from inference.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from inference.models import build_autoencoder, build_dit, randomize_
 from inference.placeholder import PlaceholderRuntime
 from inference.process_runtime import ModelProcessError, ProcessRuntime
@@ -92,3 +94,49 @@ def test_a_dead_model_process_is_reported_and_close_still_works(served):
     runtime.stop("a")  # nothing left to forget
     with pytest.raises(ModelProcessError):
         runtime.start("b", np.zeros((1, 64, 64, 3), np.uint8))
+
+
+class SlowRuntime(PlaceholderRuntime):
+    """A placeholder whose steps take `delay` seconds, as a hung device would."""
+
+    def __init__(self, delay: float = 0.0, **options):
+        super().__init__(**options)
+        self.delay = delay
+
+    def step(self, actions):
+        time.sleep(self.delay)
+        return super().step(actions)
+
+
+def test_a_model_process_that_does_not_answer_in_time_is_killed_and_stays_failed(served):
+    runtime = served(f"{__name__}.SlowRuntime", delay=30.0, call_timeout=0.5)
+    runtime.start("a", np.zeros((1, 64, 64, 3), np.uint8))
+    with pytest.raises(ModelProcessError, match="did not answer step"):
+        runtime.step({"a": np.zeros(5, np.float32)})
+    assert not runtime.is_alive() and not runtime._process.is_alive()
+    with pytest.raises(ModelProcessError, match="did not answer step"):  # not a late answer
+        runtime.step({"a": np.zeros(5, np.float32)})
+
+
+def test_a_checkpoint_error_crosses_with_its_type_and_the_childs_traceback(tmp_path):
+    bad = tmp_path / "notes.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    runtime = ProcessRuntime(f"{__name__}.CheckpointOnStart", path=str(bad))
+    try:
+        with pytest.raises(CheckpointError, match="notes.safetensors") as raised:
+            runtime.start("a", np.zeros((1, 64, 64, 3), np.uint8))
+        assert any("model process" in note for note in raised.value.__notes__)
+        assert runtime.is_alive()  # the runtime's own error: the process carries on
+    finally:
+        runtime.close()
+
+
+class CheckpointOnStart(PlaceholderRuntime):
+    """A placeholder that reads a checkpoint file when a session starts."""
+
+    def __init__(self, path: str = "", **options):
+        super().__init__(**options)
+        self.path = path
+
+    def start(self, session_id, prompt_frames):
+        load_checkpoint(self.path)

@@ -165,3 +165,27 @@ def test_a_runtime_that_cannot_be_built_fails_start_with_its_own_error():
         loop.start(timeout=5)
     loop._thread.join(2)
     assert not loop.is_alive()
+
+
+def test_a_call_queued_as_the_loop_stops_is_still_answered_and_a_failed_stop_is_logged(caplog):
+    calls: list[tuple[str, int]] = []
+    runtime = ThreadNotingRuntime(calls)
+    loop = DeviceLoop(runtime, frame_rate=20)
+    loop._accepting = True  # as if the thread ran: calls queue up for it
+    remover = threading.Thread(target=loop.remove, args=("a",))
+    remover.start()
+    for _ in range(200):
+        if not loop._calls.empty():
+            break
+        time.sleep(0.01)
+    assert remover.is_alive()  # waiting for the loop thread to take its call
+    loop._wind_down()  # what the thread does on its way out, here
+    remover.join(2)
+    assert not remover.is_alive() and calls == [("stop", threading.get_ident())]
+
+    def broken_stop(session_id):
+        raise RuntimeError("the model process exited")
+
+    runtime.stop = broken_stop
+    loop.remove("a")  # the runner still gets to end its session
+    assert "failed to stop" in caplog.text

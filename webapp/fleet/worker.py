@@ -86,8 +86,19 @@ class WorkerProcess:
             runtime = ProcessRuntime(self.runtime_path, **options)
         else:
             runtime = load_runtime(self.runtime_path, **options)
-        runtime.warm()
+        try:
+            runtime.warm()
+        except BaseException:
+            getattr(runtime, "close", lambda: None)()  # no model process outlives a failed start
+            raise
         return runtime
+
+    def model_is_healthy(self) -> bool:
+        """False once the device loop or the model process behind it has died."""
+        if self.loop is None:
+            return True  # still starting
+        runtime_alive = getattr(self.runtime, "is_alive", lambda: True)
+        return self.loop.is_alive() and runtime_alive()
 
     def stop(self) -> None:
         """End every session as a worker shutdown, tell the players, remove the slots."""
@@ -117,6 +128,13 @@ class WorkerProcess:
             connection.close()  # this thread's own connection
 
     def _beat_once(self) -> bool:
+        if not self.model_is_healthy() and not self.shutting_down.is_set():
+            # Every session here would fail from now on: stop offering the slots; players get
+            # the worker-shutdown treatment (told at once, front of the queue).
+            logger.error("worker %s: its model is gone; shutting down", self.worker.public_id)
+            self.shutting_down.set()
+            _signal_celery_shutdown()
+            return False
         try:
             alive = services.heartbeat(self.worker)
         except Exception:
@@ -132,7 +150,6 @@ class WorkerProcess:
 
 
 def _signal_celery_shutdown() -> None:
-    import os
     import signal
 
     os.kill(os.getpid(), signal.SIGTERM)

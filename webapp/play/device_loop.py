@@ -108,7 +108,10 @@ class DeviceLoop:
     def remove(self, session_id: str) -> None:
         with self._lock:
             self._feeds.pop(session_id, None)  # no frame reaches its sinks from here on
-        self._on_loop_thread(lambda: self.runtime.stop(session_id))
+        try:
+            self._on_loop_thread(lambda: self.runtime.stop(session_id))
+        except Exception:  # the session is over either way; its caller has cleanup to finish
+            logger.exception("session %s: the runtime failed to stop it", session_id)
         logger.info("session %s left the device loop", session_id)
 
     def feed(self, session_id: str) -> Feed | None:
@@ -151,6 +154,12 @@ class DeviceLoop:
         except BaseException as exc:  # start() re-raises it in the thread that asked
             self._ready.set_exception(exc)
             self._stop.set()
+        try:
+            self._loop()
+        finally:  # however the loop ends, nobody may be left waiting on a queued call
+            self._wind_down()
+
+    def _loop(self) -> None:
         next_tick = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -159,6 +168,8 @@ class DeviceLoop:
                 logger.exception("device loop tick failed; carrying on")
             next_tick = self._next_tick(next_tick, time.monotonic())
             self._run_calls(next_tick - time.monotonic())
+
+    def _wind_down(self) -> None:
         with self._lock:
             self._accepting = False  # later calls run inline; settle the ones already queued
         while True:
@@ -180,18 +191,22 @@ class DeviceLoop:
     def _tick(self) -> None:
         with self._lock:
             actions = self._take_actions()
-            if not actions:
-                return
-            try:
-                frames = self.runtime.step(actions)
-                generated_at = time.monotonic()
-            except Exception as exc:  # one bad step ends these sessions, not the worker
-                logger.exception("runtime step failed for %s", sorted(actions))
-                for sid in actions:
-                    self._feeds[sid].error = repr(exc)
-                return
-            delivered = [(sid, self._feeds[sid], frame) for sid, frame in frames.items()
-                         if sid in self._feeds]
+            feeds = {sid: self._feeds[sid] for sid in actions}
+        if not actions:
+            return
+        # The step runs outside the lock (runner threads ask for feeds meanwhile); sessions
+        # cannot start or stop during it, as both run on this thread too.
+        try:
+            frames = self.runtime.step(actions)
+            generated_at = time.monotonic()
+        except Exception as exc:  # one bad step ends these sessions, not the worker
+            logger.exception("runtime step failed for %s", sorted(actions))
+            for feed in feeds.values():
+                feed.error = repr(exc)
+            return
+        with self._lock:  # a session removed during the step gets no frame
+            delivered = [(sid, feeds[sid], frame) for sid, frame in frames.items()
+                         if sid in feeds and self._feeds.get(sid) is feeds[sid]]
         for sid, feed, frame in delivered:
             feed.frames += 1
             info = FrameInfo(feed.frames, feed.seq, generated_at)

@@ -67,3 +67,19 @@ def test_the_cli_names_a_bad_checkpoint(tmp_path, capsys):
         train_main(["--init-from", str(bad), "--run", str(tmp_path / "run")])
     assert exit_info.value.code == 2
     assert "--init-from" in capsys.readouterr().err and not (tmp_path / "run" / "dit.pt").exists()
+
+
+def test_an_export_only_run_can_change_the_denoising_steps(tmp_path, exported):
+    run, out = tmp_path / "run", tmp_path / "fewer-steps.safetensors"
+    train_main(["--init-from", str(exported), "--run", str(run), "--phases", "export",
+                "--ddim-steps", "5", "--export", str(out), "--data", str(tmp_path / "none")])
+    before, after = load_checkpoint(exported), load_checkpoint(out)
+    assert before.config.sampling.ddim_steps != 5 and after.config.sampling.ddim_steps == 5
+    assert after.training_step == before.training_step
+
+
+def test_the_cli_refuses_zero_denoising_steps_before_touching_anything(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--ddim-steps", "0", "--run", str(tmp_path / "run")])
+    assert exit_info.value.code == 2
+    assert "--ddim-steps" in capsys.readouterr().err and not (tmp_path / "run").exists()

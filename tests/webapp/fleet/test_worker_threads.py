@@ -6,6 +6,7 @@ import os
 import threading
 
 import pytest
+from django.conf import settings
 
 from inference.placeholder import PlaceholderRuntime
 from inference.process_runtime import ProcessRuntime
@@ -55,6 +56,7 @@ def test_the_device_loop_thread_builds_the_runtime_with_the_pools_thread_count(
 
 @pytest.mark.django_db(transaction=True)
 def test_by_default_the_model_runs_in_a_child_process_that_ends_with_the_worker(pool):
+    assert settings.WORKER_MODEL_PROCESS  # the default this test is about
     process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
     process.start()
     try:
@@ -65,3 +67,22 @@ def test_by_default_the_model_runs_in_a_child_process_that_ends_with_the_worker(
     finally:
         process.stop()
     assert not child.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_model_process_dies_stops_serving(pool, settings, monkeypatch):
+    settings.WORKER_MODEL_PROCESS = True
+    signals = []
+    monkeypatch.setattr("webapp.fleet.worker._signal_celery_shutdown",
+                        lambda: signals.append("SIGTERM"))
+    process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
+    process.start()
+    try:
+        assert process.model_is_healthy() and process._beat_once()
+        process.runtime._process.kill()
+        process.runtime._process.join(5)
+        assert not process.model_is_healthy()
+        assert not process._beat_once()
+        assert process.shutting_down.is_set() and signals == ["SIGTERM"]
+    finally:
+        process.stop()
