@@ -18,7 +18,7 @@ import logging
 import torch
 from common import machine, print_table, setup, summary, timed  # also puts the repo on sys.path
 
-from inference.config import EngineOptions
+from inference.config import EngineOptions, get_preset
 from inference.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ def main() -> None:
     setup(args.threads)
     print(f"machine: {machine()}")
     print("preset: small (64x64 RGB, conv AE f=4 -> 16x16x4, DiT d=192 3+3 blocks, "
-          "64 tokens/frame, window 8, 4 DDIM steps)\n")
+          f"64 tokens/frame, window 8, {get_preset('small').sampling.ddim_steps} DDIM steps)\n")
     for part in args.parts.split(","):
         for dtype in args.dtypes.split(","):
             for mode in args.modes.split(","):

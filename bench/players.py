@@ -150,10 +150,22 @@ def _database_url() -> str:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU so far of a process and its live children, such as the model process
     (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    stat = _read(Path(f"/proc/{pid}/stat"))
+    if not stat:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return own + sum(cpu_seconds(int(child)) for child in children)
+    # A child is listed under the thread that started it (the model process: the device loop).
+    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in _read(task / "children").split()]
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:  # a thread (or process) that ended while we looked
+        return ""
 
 
 def measure(count: int, seconds: float, wipe: bool = False, checkpoint: str = "") -> dict:

@@ -18,7 +18,7 @@ def test_every_preset_survives_its_json_form(name):
 def test_the_small_preset_is_the_cpu_default_of_the_notes():
     cfg = get_preset("small")
     assert cfg.image_size == (64, 64) and cfg.dit.tokens_per_frame == 64
-    assert cfg.sampling.ddim_steps == 4 and cfg.dit.max_frames == 8
+    assert cfg.sampling.ddim_steps == 3 and cfg.dit.max_frames == 8
     dit, ae = build_dit(cfg.dit), build_autoencoder(cfg.autoencoder)
     assert ae.latent_shape == (4, 16, 16)
     params = sum(p.numel() for p in dit.parameters() if p.requires_grad)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.inference.helpers import make_engine, random_actions, random_latents
+from tests.inference.helpers import MINI, make_engine, random_actions, random_latents
 
 TOL = 1e-5
 
@@ -148,3 +148,13 @@ def test_warm_leaves_no_session_behind():
     engine = make_engine("tiny")
     engine.warm()
     assert engine.sessions == []
+
+
+def test_a_bf16_engine_decodes_conv_frames_in_bf16_within_a_level_or_two_of_float32():
+    fast, exact = make_engine(MINI, dtype="bfloat16"), make_engine(MINI, dtype="float32")
+    assert fast._decoder is not None and exact._decoder is None
+    assert make_engine("tiny", dtype="bfloat16")._decoder is None  # ViT: float32, as Oasis
+    latents = torch.randn(3, *fast.latent_shape, generator=torch.Generator().manual_seed(0))
+    a = fast.decode_latents(latents).astype(int)
+    b = exact.decode_latents(latents).astype(int)
+    assert np.abs(a - b).max() <= 2 and np.abs(a - b).mean() < 0.5

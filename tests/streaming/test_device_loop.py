@@ -48,6 +48,9 @@ class BrokenControls:
 def test_the_next_tick_is_one_period_on_and_a_late_loop_skips_the_missed_ticks():
     loop = DeviceLoop(CountingRuntime(), frame_rate=20)
     assert loop._next_tick(10.0, 10.01) == pytest.approx(10.05)
+    # One slow step (done at 10.07, 20 ms past the tick due at 10.05): that tick runs at once
+    # and the cadence stays, so the average rate does not fall.
+    assert loop._next_tick(10.0, 10.07) == pytest.approx(10.05)
     # 0.2 s late: no burst of four catch-up steps, the next tick is now.
     assert loop._next_tick(10.0, 10.25) == 10.25
 

@@ -184,9 +184,11 @@ class DeviceLoop:
             close()  # a runtime this loop built (a model process, say) ends with it
 
     def _next_tick(self, previous: float, now: float) -> float:
-        """The next tick, one period on; late ticks are skipped rather than burst to catch up."""
+        """The next tick, one period on. A tick late by less than a period keeps the cadence
+        (it runs at once, so one slow step costs no frame); later than that, the missed ticks
+        are skipped rather than burst to catch up."""
         due = previous + self.period
-        return now if due < now else due
+        return now if now - due > self.period else due
 
     def _tick(self) -> None:
         with self._lock:
