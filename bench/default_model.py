@@ -11,7 +11,6 @@ machine hits them alike.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ def build(checkpoint: str, dtype: str, steps: int | None) -> Engine:
     world = load_checkpoint(checkpoint)
     config = world.config
     if steps is not None:
-        config = config.replace(sampling=dataclasses.replace(config.sampling, ddim_steps=steps))
+        config = config.with_sampling(ddim_steps=steps)
     return Engine(config, world.dit, world.autoencoder, world.action_space,
                   EngineOptions(dtype=dtype))
 

@@ -127,6 +127,10 @@ class WorldConfig:
         """Copy with top-level fields replaced (dataclasses.replace)."""
         return dataclasses.replace(self, **changes)
 
+    def with_sampling(self, **changes: Any) -> WorldConfig:
+        """Copy with sampling fields replaced (ddim_steps=3, stabilization_level=...)."""
+        return self.replace(sampling=dataclasses.replace(self.sampling, **changes))
+
 
 @dataclass(frozen=True)
 class EngineOptions:

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import time
@@ -175,13 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     world = load_checkpoint(args.checkpoint)
     config = world.config
     if args.stabilization is not None:
-        config = config.replace(sampling=dataclasses.replace(
-            config.sampling, stabilization_level=args.stabilization))
+        config = config.with_sampling(stabilization_level=args.stabilization)
     if args.ddim_steps is not None:
         if args.ddim_steps < 1:
             parser.error("--ddim-steps must be at least 1")
-        config = config.replace(sampling=dataclasses.replace(
-            config.sampling, ddim_steps=args.ddim_steps))
+        config = config.with_sampling(ddim_steps=args.ddim_steps)
     dtype = choose_dtype("cpu", args.dtype)
     engine = Engine(config, world.dit, world.autoencoder, world.action_space,
                     EngineOptions(dtype=dtype))

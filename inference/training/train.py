@@ -24,7 +24,7 @@ import logging
 import os
 import signal
 import sys
-from dataclasses import fields, replace
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         world = get_preset(args.preset)
         space = get_action_space(world.action_space)
     if args.ddim_steps is not None:
-        world = world.replace(sampling=replace(world.sampling, ddim_steps=args.ddim_steps))
+        world = world.with_sampling(ddim_steps=args.ddim_steps)
     phases = args.phases.split(",")
     if set(phases) - {"export"}:  # exporting alone needs only the run folder
         train = load_recording(args.data, "train", args.holdout, args.limit_shards)

@@ -38,3 +38,11 @@ def test_the_tiny_preset_is_the_geometry_of_the_reference_fixture():
 def test_an_unknown_preset_lists_the_known_ones():
     with pytest.raises(KeyError, match="oasis-500m"):
         get_preset("oasis-2b")
+
+
+def test_with_sampling_replaces_sampling_fields_and_keeps_the_rest():
+    cfg = get_preset("small")
+    fewer = cfg.with_sampling(ddim_steps=2, stabilization_level=9)
+    assert (fewer.sampling.ddim_steps, fewer.sampling.stabilization_level) == (2, 9)
+    assert fewer.sampling.window_mode == cfg.sampling.window_mode and fewer.dit == cfg.dit
+    assert cfg.sampling.ddim_steps == 3  # the original is untouched
