@@ -2,8 +2,8 @@
 
 The real path end to end: uvicorn (web tier, signalling relay) and `manage.py rungpuworker`
 (placeholder model, or --checkpoint with the recorded starting scenes; loopback-only ICE) as
-subprocesses, one Chromium per player (its own
-profile), each signed in, queued, confirmed and playing. During the measuring window every
+subprocesses, one Chromium per player (its own profile), each signed in, queued, confirmed and
+playing. During the measuring window every
 player taps D (down, then up) every 250 ms; the page times each change from the key event to
 the first presented video frame that reflects it (see frontend/static/js/play-stats.js).
 
@@ -221,6 +221,7 @@ def main() -> None:
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint}: no such file")
     check_wipe_allowed(args.wipe)
+    checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else ""
     model = f"model {args.checkpoint}" if args.checkpoint else "placeholder model"
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
           f"{model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
@@ -228,8 +229,7 @@ def main() -> None:
           " worker CPU |")
     print("|---|---|---|---|---|---|")
     for count in args.players:
-        result = measure(count, args.seconds, args.wipe, str(Path(args.checkpoint).resolve())
-                         if args.checkpoint else "")
+        result = measure(count, args.seconds, args.wipe, checkpoint)
         p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
         p95 = [s["p95"] for s in result["snapshots"] if s["p95"] is not None]
         samples = sum(s["samples"] for s in result["snapshots"])

@@ -139,12 +139,18 @@ class DeviceLoop:
         """Run queued calls until `timeout` seconds have passed or the loop is stopping."""
         deadline = time.monotonic() + timeout
         while not self._stop.is_set():
-            try:
-                item = self._calls.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
+            if not self._run_next_call(max(0.0, deadline - time.monotonic())):
                 return
-            if item is not None:
-                _settle(*item)
+
+    def _run_next_call(self, timeout: float) -> bool:
+        """Wait up to `timeout` for a queued call and run it; False if none came."""
+        try:
+            item = self._calls.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        if item is not None:  # None only wakes the thread
+            _settle(*item)
+        return True
 
     def _run(self) -> None:
         try:
@@ -172,13 +178,8 @@ class DeviceLoop:
     def _wind_down(self) -> None:
         with self._lock:
             self._accepting = False  # later calls run inline; settle the ones already queued
-        while True:
-            try:
-                item = self._calls.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                _settle(*item)
+        while self._run_next_call(0.0):
+            pass
         close = getattr(self.runtime, "close", None)
         if self._build is not None and close is not None:
             close()  # a runtime this loop built (a model process, say) ends with it
