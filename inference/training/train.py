@@ -131,8 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         train_dit(run, world, space, train, test, latents, _overrides(DiTTrainConfig, args, "dit_"),
                   export=Path(args.export) if "export" in phases else None)
     if "export" in phases:
-        path = export_world(run, world, space, Path(args.export))
-        logger.info("exported %s (%.1f MB)", path, path.stat().st_size / 1e6)
+        export_world(run, world, space, Path(args.export))  # it logs the file and its size
 
 
 if __name__ == "__main__":
