@@ -2,10 +2,11 @@
 
     python bench/default_model.py [--checkpoint models/crafter-small.safetensors] [--threads 2]
     python bench/default_model.py --dtypes float32,bfloat16 --ddim-steps 4,3   # compare variants
+    python bench/default_model.py --context-schedules "model;none;600,300,15"  # dynamic noising
 
 Frames start from the committed "meadow" scene; decode is included, as a player sees it. Each
-variant (dtype x denoising steps) is timed in interleaved rounds, so a burst of load on a shared
-machine hits them alike.
+variant (dtype x denoising steps x context schedule) is timed in interleaved rounds, so a burst
+of load on a shared machine hits them alike.
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ logger = logging.getLogger(__name__)
 SCENE = Path(__file__).resolve().parents[1] / "models" / "worlds" / "meadow" / "prompt_0.png"
 
 
-def build(checkpoint: str, dtype: str, steps: int | None) -> Engine:
+def build(checkpoint: str, dtype: str, steps: int | None,
+          schedule: tuple[int, ...] | None) -> Engine:
     world = load_checkpoint(checkpoint)
     config = world.config
     if steps is not None:
         config = config.with_sampling(ddim_steps=steps)
+    if schedule is not None:
+        config = config.with_sampling(context_schedule=schedule)
     return Engine(config, world.dit, world.autoencoder, world.action_space,
                   EngineOptions(dtype=dtype))
 
@@ -46,6 +50,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="auto", help="comma list; auto = what a worker picks")
     parser.add_argument("--ddim-steps", default="", help="comma list; empty = the checkpoint's")
+    parser.add_argument("--context-schedules", default="model",
+                        help="';' list of dynamic-noising schedules (levels per pass, e.g. "
+                             "600,300,15), 'none' (clean context) or 'model' (the checkpoint's)")
     parser.add_argument("--frames", type=int, default=200, help="timed frames per variant")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
@@ -54,17 +61,29 @@ def main() -> None:
     steps = [int(s) for s in args.ddim_steps.split(",") if s] or [None]
     if any(s is not None and s < 1 for s in steps):
         parser.error("--ddim-steps must be at least 1")
+    try:
+        schedules = [_schedule(text) for text in args.context_schedules.split(";")]
+    except ValueError:
+        parser.error(f"--context-schedules: {args.context_schedules!r} is not a ';' list of "
+                     "comma-separated levels, 'none' or 'model'")
     prompt = np.asarray(Image.open(SCENE).convert("RGB"))[None]  # (1, 64, 64, 3)
     variants = {}
     for dtype in dtypes:
         for k in steps:
-            for sessions in (1, 2):
-                engine = build(args.checkpoint, dtype, k)
-                for i in range(sessions):
-                    engine.add_session(f"s{i}", prompt_frames=prompt, seed=i)
-                for _ in range(10):  # fill the window: steady state from here
-                    engine.step()
-                variants[(dtype, engine.config.sampling.ddim_steps, sessions)] = (engine, [])
+            for schedule in schedules:
+                for sessions in (1, 2):
+                    try:
+                        engine = build(args.checkpoint, dtype, k, schedule)
+                    except ValueError as exc:
+                        parser.error(str(exc))
+                    for i in range(sessions):
+                        engine.add_session(f"s{i}", prompt_frames=prompt, seed=i)
+                    for _ in range(10):  # fill the window: steady state from here
+                        engine.step()
+                    sampling = engine.config.sampling
+                    key = (dtype, sampling.ddim_steps,
+                           ",".join(map(str, sampling.context_schedule)) or "none", sessions)
+                    variants[key] = (engine, [])
     for _ in range(args.rounds):
         for engine, times in variants.values():
             for _ in range(max(1, args.frames // args.rounds)):
@@ -73,13 +92,22 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
     print(f"machine: {machine()}\ncheckpoint: {args.checkpoint}\n")
     rows = []
-    for (dtype, k, sessions), (_, times) in variants.items():
+    for (dtype, k, schedule, sessions), (_, times) in variants.items():
         ms = np.array(times) * 1000
         fps = 1000 / np.median(ms)
-        rows.append([dtype, k, sessions, f"{fps:.1f}", f"{fps * sessions:.1f}",
+        rows.append([dtype, k, schedule, sessions, f"{fps:.1f}", f"{fps * sessions:.1f}",
                      f"{np.median(ms):.1f}", f"{np.percentile(ms, 95):.1f}"])
-    print_table(["dtype", "DDIM steps", "sessions", "fps per session", "frames/s in total",
-                 "p50 ms", "p95 ms"], rows)
+    print_table(["dtype", "DDIM steps", "context schedule", "sessions", "fps per session",
+                 "frames/s in total", "p50 ms", "p95 ms"], rows)
+
+
+def _schedule(text: str) -> tuple[int, ...] | None:
+    # 'model': the checkpoint's own; 'none': clean context; else levels per pass.
+    if text == "model":
+        return None
+    if text == "none":
+        return ()
+    return tuple(int(v) for v in text.split(","))
 
 
 if __name__ == "__main__":

@@ -71,6 +71,13 @@ class SamplingConfig:
     ddim_steps: int = 10
     max_noise_level: int = 1000
     stabilization_level: int = 15  # context frames are labelled stabilization_level - 1
+    # Dynamic noising (Oasis's "dynamic noising"): one context noise level per denoising pass,
+    # first pass first. Empty (generate.py): context latents enter clean, labelled
+    # stabilization_level - 1. Given: before pass k the context is forward-diffused to level
+    # context_schedule[k] and labelled so, e.g. (300, 100, 15) hides a history's errors from the
+    # early passes and shows its detail to the late ones. Each distinct level keeps its own K/V
+    # cache (one extra one-frame pass per frame each); measured in long_session.py.
+    context_schedule: tuple[int, ...] = ()
     noise_abs_max: float = 20.0
     window_mode: WindowMode = "exact"  # what the engine does once the window slides
     fps: int = 20
@@ -119,7 +126,8 @@ class WorldConfig:
             dit=DiTConfig(**data["dit"]),
             autoencoder=ae_cls(**ae_fields),
             scaling_factor=float(data["scaling_factor"]),
-            sampling=SamplingConfig(**data["sampling"]),
+            sampling=SamplingConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                       for k, v in data["sampling"].items()}),
             action_space=data["action_space"],
         )
 

@@ -96,7 +96,9 @@ class Engine:
         self.latent_shape = tuple(self.autoencoder.latent_shape)
         self._abar = sigmoid_alphas_cumprod(config.sampling.max_noise_level).to(self.device)
         self._levels = step_levels(config.sampling.ddim_steps, config.sampling.max_noise_level)
-        self._ctx_level = config.sampling.stabilization_level - 1
+        self._ctx_levels, self._ctx_noise = self._context_levels(config)
+        # One K/V stream per distinct context level; cache lists hold stream after stream.
+        self._streams = sorted(set(self._ctx_levels))
         self._step_fn = dit.step_cached
         if options.compile:
             self._step_fn = torch.compile(dit.step_cached, dynamic=True, mode=options.compile_mode)
@@ -105,18 +107,23 @@ class Engine:
         self._tokens = dit.grid[0] * dit.grid[1]
         self._sessions: dict[str, _Session] = {}
         self._order: list[str] = []  # session id of each cache row
-        self._cache = [self._empty_rows(0) for _ in dit.blocks]
+        self._blocks = len(dit.blocks)
+        self._cache = [self._empty_rows(0) for _ in range(len(self._streams) * self._blocks)]
         self.rejections: dict[str, str] = {}  # last step's refused inputs, by session id
 
     # -- construction -------------------------------------------------------------------
 
     @classmethod
     def from_checkpoint(cls, path, device: str = "cpu", dtype: str = "float32",
-                        **options: Any) -> Engine:
-        """An engine serving a Reverie checkpoint (see checkpoints.save_checkpoint)."""
+                        sampling: Mapping[str, Any] | None = None, **options: Any) -> Engine:
+        """An engine serving a Reverie checkpoint (see checkpoints.save_checkpoint).
+
+        sampling overrides fields of the checkpoint's SamplingConfig (evaluations, benches).
+        """
         world = load_checkpoint(path)
+        config = world.config.with_sampling(**sampling) if sampling else world.config
         opts = EngineOptions(device=device, dtype=dtype, **options)
-        return cls(world.config, world.dit, world.autoencoder, world.action_space, opts)
+        return cls(config, world.dit, world.autoencoder, world.action_space, opts)
 
     @classmethod
     def from_oasis_release(cls, dit_path, vae_path, device: str = "cpu",
@@ -132,6 +139,27 @@ class Engine:
         dit = randomize_(build_dit(config.dit), seed)
         ae = randomize_(build_autoencoder(config.autoencoder), seed + 1)
         return cls(config, dit, ae, options=options)
+
+    @staticmethod
+    def _context_levels(config: WorldConfig) -> tuple[tuple[int, ...], bool]:
+        """Per denoising pass, the level context frames are labelled with; whether they are
+        also forward-diffused to it (a dynamic-noising schedule) or enter clean (generate.py)."""
+        sampling = config.sampling
+        schedule = tuple(int(level) for level in sampling.context_schedule)
+        if not schedule:
+            return (sampling.stabilization_level - 1,) * sampling.ddim_steps, False
+        if len(schedule) != sampling.ddim_steps:
+            raise ValueError(f"context_schedule {schedule} needs one level per denoising pass "
+                             f"({sampling.ddim_steps})")
+        if not all(0 <= level < sampling.max_noise_level for level in schedule):
+            raise ValueError(f"context_schedule levels must lie in [0, "
+                             f"{sampling.max_noise_level}), got {schedule}")
+        return schedule, True
+
+    def _stream(self, cache: list, level: int) -> list:
+        """The blocks' (k, v) of the K/V stream that holds context at `level`."""
+        g = self._streams.index(level)
+        return cache[g * self._blocks : (g + 1) * self._blocks]
 
     def _empty_rows(self, rows: int) -> tuple[Tensor, Tensor]:
         heads, head_dim = self._head
@@ -311,16 +339,37 @@ class Engine:
             if length:
                 x = torch.stack([torch.stack(list(s.latents)[:-1]) for s in group])  # (g,T,C,H,W)
                 a = torch.stack([torch.stack(list(s.actions)[:-1]) for s in group])  # (g, T, A)
-                t = torch.full(x.shape[:2], self._ctx_level, dtype=torch.long, device=self.device)
-                kv = self.dit.prefill_kv(x.to(self.dtype), t, a)
+                eps = self._context_eps(x, group)
                 index = torch.tensor(rows, device=self.device)
                 shape = (len(rows), self._tokens, heads, length, head_dim)  # (g, N, h, T, d)
-                for (k_cache, v_cache), (k, v) in zip(cache, kv, strict=True):
-                    k_cache[index, :, :, :length] = k.view(shape)  # (g*N,h,T,d) -> (g,N,h,T,d)
-                    v_cache[index, :, :, :length] = v.view(shape)  # same
+                for level in self._streams:
+                    t = torch.full(x.shape[:2], level, dtype=torch.long, device=self.device)
+                    kv = self.dit.prefill_kv(self._noised(x, eps, level).to(self.dtype), t, a)
+                    for (k_cache, v_cache), (k, v) in zip(self._stream(cache, level), kv,
+                                                          strict=True):
+                        k_cache[index, :, :, :length] = k.view(shape)  # (g*N,h,T,d)->(g,N,h,T,d)
+                        v_cache[index, :, :, :length] = v.view(shape)  # same
             for s in group:
                 s.length, s.stale = length, False
             logger.debug("rebuilt %d-frame context for %s", length, [s.id for s in group])
+
+    def _context_eps(self, x: Tensor, sessions: list[_Session]) -> Tensor | None:
+        """Each session's own noise (S,T,C,H,W) for context latents x, if they are noised.
+
+        One draw per frame serves every stream, so the levels differ only in how much of it
+        a stream mixes in.
+        """
+        if not self._ctx_noise:
+            return None
+        return torch.stack([torch.randn(x.shape[1:], generator=s.generator, device=self.device)
+                            for s in sessions])
+
+    def _noised(self, x: Tensor, eps: Tensor | None, level: int) -> Tensor:
+        """Context latents x forward-diffused to `level` with eps (unchanged when eps is None)."""
+        if eps is None:
+            return x
+        abar = self._abar[level]
+        return abar.sqrt() * x + (1 - abar).sqrt() * eps
 
     def _select(self, actions: Mapping[str, Any], sessions: Iterable[str] | None) -> list[str]:
         unknown = set(actions) - set(self._sessions)
@@ -357,8 +406,16 @@ class Engine:
         ragged = len({s.length for s in sessions}) > 1
         span = int(positions.max()) + 2  # the pending frame, then the new one
         pending = torch.stack([s.latents[-1] for s in sessions])[:, None]  # (S, 1, C, H, W)
+        eps = self._context_eps(pending, sessions)
         pending_a = torch.stack([s.actions[-1] for s in sessions])[:, None]  # (S, 1, A)
-        t_ctx = torch.full((S, 1), self._ctx_level, dtype=torch.long, device=self.device)
+        first = self._ctx_levels[0]
+        for level in self._streams:  # commit the pending frame into the other streams alone
+            if level != first:
+                t_ctx = torch.full((S, 1), level, dtype=torch.long, device=self.device)
+                self._step_fn(self._noised(pending, eps, level).to(self.dtype), t_ctx, pending_a,
+                              self._stream(cache, level), positions, span - 1, ragged)
+        t_ctx = torch.full((S, 1), first, dtype=torch.long, device=self.device)
+        pending = self._noised(pending, eps, first)
         noise_max = self.config.sampling.noise_abs_max
         x = torch.stack([
             torch.randn(self.latent_shape, generator=s.generator, device=self.device)
@@ -367,12 +424,13 @@ class Engine:
         steps = len(self._levels)
         for k, (level, level_next) in zip(range(steps, 0, -1), self._levels, strict=True):
             t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
+            stream = self._stream(cache, self._ctx_levels[steps - k])
             if k == steps:  # first step: commit the pending frame's K/V in the same pass
                 v = self._step_fn(torch.cat((pending, x), 1).to(self.dtype),
                                   torch.cat((t_ctx, t), 1), torch.cat((pending_a, a), 1),
-                                  cache, positions, span, ragged)
+                                  stream, positions, span, ragged)
             else:
-                v = self._step_fn(x.to(self.dtype), t, a, cache, positions + 1, span, ragged)
+                v = self._step_fn(x.to(self.dtype), t, a, stream, positions + 1, span, ragged)
             abar_next = torch.ones((), device=self.device) if k == 1 else self._abar[level_next]
             x = ddim_update(x, v.float(), self._abar[level], abar_next)
         self._finish(sessions, cache, x, a)

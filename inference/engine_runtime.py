@@ -60,7 +60,7 @@ class EngineRuntime:
 
     def __init__(self, checkpoint: str = "", device: str = "cpu", dtype: str | None = None,
                  threads: int | None = None, key_repeat: int = PERIOD, seed: int | None = None,
-                 **options: Any):
+                 sampling: Mapping[str, Any] | None = None, **options: Any):
         path = Path(checkpoint or os.environ.get("REVERIE_CHECKPOINT", "") or DEFAULT_CHECKPOINT)
         if not path.is_file():
             raise FileNotFoundError(f"world-model checkpoint {path} does not exist; train one "
@@ -71,7 +71,8 @@ class EngineRuntime:
         self.dtype = choose_dtype(device, dtype)
         try:
             self.engine = Engine.from_checkpoint(path, device=device, dtype=self.dtype,
-                                                 num_threads=threads, **options)
+                                                 sampling=sampling, num_threads=threads,
+                                                 **options)
         except CheckpointError:
             raise
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -92,8 +93,11 @@ class EngineRuntime:
         """Run one throwaway frame so the first player does not pay for allocation."""
         self.engine.warm()
 
-    def start(self, session_id: str, prompt_frames: np.ndarray) -> None:
-        """Begin (or restart) a session from uint8 prompt frames (P,H,W,3), any size."""
+    def start(self, session_id: str, prompt_frames: np.ndarray, seed: int | None = None) -> None:
+        """Begin (or restart) a session from uint8 prompt frames (P,H,W,3), any size.
+
+        seed fixes the session's noise (evaluations); None takes the runtime's seed rule.
+        """
         frames = np.asarray(prompt_frames)
         if frames.ndim == 3:
             frames = frames[None]  # one image (H,W,3) -> (1,H,W,3)
@@ -104,7 +108,8 @@ class EngineRuntime:
         space = self.engine.action_space
         # The prompt frames stand for "nothing pressed": the space's no-op, as in training.
         prompt_actions = space.zeros().repeat(len(frames[-(self.engine.window - 1):]), 1)
-        seed = None if self.seed is None else self.seed + len(self._gates)
+        if seed is None and self.seed is not None:
+            seed = self.seed + len(self._gates)
         self.engine.add_session(session_id, prompt_frames=frames[-(self.engine.window - 1):],
                                 prompt_actions=prompt_actions, seed=seed)
         self._gates[session_id] = KeyRepeat(self.key_repeat)

@@ -28,6 +28,7 @@ from ..checkpoints import load_checkpoint
 from ..config import EngineOptions
 from ..engine import Engine
 from ..engine_runtime import choose_dtype
+from . import long_session
 from .data import Recording, load_recording, one_hot, to_images
 from .rollout import decode, free_run
 from .train_ae import psnr, reconstruct
@@ -168,7 +169,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--skip", default="", help="comma list of ae,prediction,actions,speed")
     parser.add_argument("--json", default=None)
-    args = parser.parse_args(argv)
+    parser.add_argument("--long", action="store_true",
+                        help="the whole-session evaluation instead (long_session.py; its flags "
+                             "--minutes, --quick, --out, --sampling, --seed, --make-reference)")
+    args, rest = parser.parse_known_args(argv)
+    if args.long:
+        long_parser = argparse.ArgumentParser(prog=f"{parser.prog} --long")
+        long_session.add_arguments(long_parser)
+        for key, value in vars(long_parser.parse_args(rest)).items():
+            if not hasattr(args, key):  # --data and --threads mean the same in both
+                setattr(args, key, value)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("inference.engine").setLevel(logging.WARNING)
+        raise SystemExit(long_session.run(args))
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     world = load_checkpoint(args.checkpoint)

@@ -27,7 +27,8 @@ def smooth(values: Sequence[float], window: int) -> list[float]:
 
 
 def plot_curves(path: str | Path, curves: Mapping[str, Sequence[tuple[int, float]]],
-                title: str, log_y: bool = True, size: tuple[int, int] = (720, 360)) -> Path:
+                title: str, log_y: bool = True, size: tuple[int, int] = (720, 360),
+                x_unit: str = "steps") -> Path:
     """Line chart of (step, value) series, smoothed, on a log y axis by default."""
     W, H = size
     left, right, top, bottom = 70, 20, 30, 40
@@ -52,7 +53,7 @@ def plot_curves(path: str | Path, curves: Mapping[str, Sequence[tuple[int, float
         py = H - bottom - (H - top - bottom) * i / 4
         draw.text((4, py - 6), f"{10 ** yv if log_y else yv:.3g}", fill="black")
     draw.text((left, H - bottom + 8), f"{x0}", fill="black")
-    draw.text((W - right - 60, H - bottom + 8), f"{x1} steps", fill="black")
+    draw.text((W - right - 60, H - bottom + 8), f"{x1} {x_unit}", fill="black")
     for n, (name, pts) in enumerate(series.items()):
         colour = COLOURS[n % len(COLOURS)]
         vals = smooth([f(y) for _, y in pts], max(1, len(pts) // 100))

@@ -7,7 +7,10 @@ Layout of an output folder:
 Frame i is the picture after teacher action actions[i] (the gated one the model is trained
 with); held[i] is the key the policy held. A segment is a run of frames with continuous time:
 a new one starts at every reset (death, episode end), so training clips never straddle a cut.
-Most nights are skipped by moving the day clock from dusk to the equally bright morning. Shards
+By default the light is fixed at full daylight (`--daylight 1`): a model that sees nights
+learns darkness as a state it cannot leave, and walking sessions ended in an endless night.
+With `--daylight cycle` Crafter's own day runs and most nights are skipped by moving the day
+clock from dusk to the equally bright morning. Shards
 are independent (own seed), so recording resumes by skipping the shards the manifest lists, and
 several processes can record at once.
 
@@ -47,7 +50,8 @@ class RecordConfig:
     shard_frames: int = 2000
     period: int = PERIOD
     seed: int = 0
-    night_keep: float = 0.1  # share of nights played through; the rest are skipped
+    night_keep: float = 0.1  # share of nights played through (daylight None); the rest skipped
+    daylight: float | None = 1.0  # fixed light level; None: Crafter's own day-night cycle
 
 
 def shard_name(index: int) -> str:
@@ -58,7 +62,7 @@ def shard_name(index: int) -> str:
 def record_shard(cfg: RecordConfig, index: int) -> dict:
     """Play one shard's worth of frames with its own seed; returns arrays and stats."""
     rng = np.random.default_rng([cfg.seed, index])
-    teacher = make_teacher(cfg.teacher)
+    teacher = make_teacher(cfg.teacher, daylight=cfg.daylight)
     gate = KeyRepeat(cfg.period)
     policy = HumanlikePolicy(teacher.action_names, int(rng.integers(2**31)), teacher.probe,
                              cfg.period)
@@ -84,7 +88,7 @@ def record_shard(cfg: RecordConfig, index: int) -> dict:
         clock = hints.get("time")
         if clock == NIGHT_START - 1:
             skip_night = rng.random() >= cfg.night_keep
-        skip_to = getattr(teacher, "set_time", None)
+        skip_to = getattr(teacher, "set_time", None) if cfg.daylight is None else None
         if skip_to and skip_night and clock is not None and NIGHT_START <= clock < NIGHT_END:
             skip_to(hints["step"] + NIGHT_END - clock)
     return {"frames": frames, "actions": actions, "held": held, "segment": segment}
@@ -126,9 +130,11 @@ def record(out: str | Path, frames: int, cfg: RecordConfig = RecordConfig(),
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(out)
+    if manifest.get("config") and "daylight" not in manifest["config"]:
+        manifest["config"]["daylight"] = None  # recorded before the option: Crafter's cycle
     if manifest.get("config") and manifest["config"] != asdict(cfg):
         raise ValueError(f"{out} was recorded with {manifest['config']}, not {asdict(cfg)}")
-    teacher = make_teacher(cfg.teacher)
+    teacher = make_teacher(cfg.teacher, daylight=cfg.daylight)
     manifest.update(config=asdict(cfg), action_names=list(teacher.action_names),
                     frame_size=list(teacher.frame_size))
     done = {s["index"] for s in manifest["shards"] if (out / s["file"]).exists()}
@@ -156,6 +162,18 @@ def record(out: str | Path, frames: int, cfg: RecordConfig = RecordConfig(),
     return manifest
 
 
+def _daylight(text: str) -> float | None:
+    if text == "cycle":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'cycle'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"daylight must lie in [0, 1], got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: record gameplay for training."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -166,9 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--period", type=int, default=PERIOD)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--daylight", type=_daylight, default=1.0, metavar="LEVEL|cycle",
+                        help="fixed light level in [0, 1] (default 1: always day), or 'cycle' "
+                             "for the teacher's own day and night")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = RecordConfig(args.teacher, args.shard_frames, args.period, args.seed)
+    cfg = RecordConfig(args.teacher, args.shard_frames, args.period, args.seed,
+                       daylight=args.daylight)
     manifest = record(args.out, args.frames, cfg, args.workers)
     total = sum(s["frames"] for s in manifest["shards"])
     print(f"{args.out}: {len(manifest['shards'])} shards, {total} frames")

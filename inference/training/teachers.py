@@ -41,13 +41,17 @@ class CrafterTeacher:
 
     name = "crafter"
 
-    def __init__(self, size: int = 64, length: int = 100_000, immortal: bool = True):
+    def __init__(self, size: int = 64, length: int = 100_000, immortal: bool = True,
+                 daylight: float | None = None):
         try:
             import crafter
         except ImportError as exc:  # crafter is the optional extra `train`
             raise ImportError("the Crafter teacher needs `pip install -e .[train]`") from exc
         self._crafter = crafter
         self._size, self._length, self.immortal = size, length, immortal
+        if daylight is not None and not 0.0 <= daylight <= 1.0:
+            raise ValueError(f"daylight must lie in [0, 1], got {daylight}")
+        self.daylight = daylight
         self._env = None
         self.frame_size = (size, size)
         self.action_names = tuple(crafter.constants.actions)
@@ -55,6 +59,12 @@ class CrafterTeacher:
     def reset(self, seed: int) -> np.ndarray:
         self._env = self._crafter.Env(area=(64, 64), size=(self._size, self._size),
                                       reward=False, length=self._length, seed=int(seed))
+        if self.daylight is not None:
+            # A fixed light level: Crafter's clock still runs, but the picture never dims. A
+            # model trained on nights learns darkness as a state it cannot leave (an 8-frame
+            # context cannot count to dawn), and a five-minute session walks into it.
+            world, light = self._env._world, self.daylight
+            self._env._update_time = lambda: setattr(world, "daylight", light)
         return self._env.reset()
 
     def step(self, action: int) -> tuple[np.ndarray, bool]:

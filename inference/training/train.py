@@ -74,6 +74,18 @@ def _overrides(cls, args: argparse.Namespace, prefix: str):
     return cls(**given)
 
 
+def _levels(text: str) -> tuple[int, ...]:
+    if text == "none":
+        return ()
+    try:
+        levels = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of levels") from None
+    if not all(0 <= v < 1000 for v in levels):
+        raise argparse.ArgumentTypeError(f"levels must lie in [0, 1000), got {text}")
+    return levels
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: run (or resume) every phase."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -87,6 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ddim-steps", type=int, default=None,
                         help="denoising steps per frame the exported model samples with "
                              "(default: the preset's, or the --init-from model's)")
+    parser.add_argument("--context-schedule", type=_levels, default=None, metavar="L1,L2,...",
+                        help="dynamic noising of the exported model: the context noise level "
+                             "of each denoising pass (one per DDIM step; 'none' for clean "
+                             "context as in generate.py)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--holdout", type=int, default=2, help="shards kept for evaluation")
     parser.add_argument("--limit-shards", type=int, default=None)
@@ -116,6 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         space = get_action_space(world.action_space)
     if args.ddim_steps is not None:
         world = world.with_sampling(ddim_steps=args.ddim_steps)
+    if args.context_schedule is not None:
+        world = world.with_sampling(context_schedule=args.context_schedule)
+    schedule = world.sampling.context_schedule
+    if schedule and len(schedule) != world.sampling.ddim_steps:
+        parser.error(f"--context-schedule has {len(schedule)} levels for "
+                     f"{world.sampling.ddim_steps} denoising steps")
     phases = args.phases.split(",")
     if set(phases) - {"export"}:  # exporting alone needs only the run folder
         train = load_recording(args.data, "train", args.holdout, args.limit_shards)

@@ -53,6 +53,13 @@ class DiTTrainConfig:
     action_weight: float = 4.0  # loss weight of frames made by an action other than no-op
     play_prob: float = 0.5
     ctx_max_level: int = 100
+    # Self-corrupted history: this share of play-shaped clips gets, in place of its true
+    # context, the EMA model's own one-pass predictions of those frames from noise levels in
+    # [self_context_min, self_context_max]. The target stays the true next frames, so the model
+    # learns to pull a drifting, blurred history back to sharp frames instead of copying it.
+    self_context_prob: float = 0.0
+    self_context_min: int = 300
+    self_context_max: int = 900
     grad_clip: float = 1.0
     save_every: int = 200
     export_minutes: float = 20.0
@@ -60,19 +67,48 @@ class DiTTrainConfig:
 
 
 def sample_levels(B: int, T: int, cfg: DiTTrainConfig, gen: torch.Generator,
-                  levels: int = 1000) -> Tensor:
-    """(B,T) int64 noise levels: independent per frame, half with a clean-ish prefix."""
+                  levels: int = 1000) -> tuple[Tensor, Tensor]:
+    """(B,T) int64 noise levels, independent per frame, half with a clean-ish prefix; and the
+    (B,T) bool mask of those prefixes (the play-shaped clips' context frames)."""
     t = torch.randint(levels, (B, T), generator=gen)
     play = torch.rand(B, generator=gen) < cfg.play_prob
     prefix = torch.randint(1, T, (B, 1), generator=gen)  # context length of play-shaped clips
     ctx = torch.randint(cfg.ctx_max_level + 1, (B, T), generator=gen)
     in_prefix = play[:, None] & (torch.arange(T)[None] < prefix)  # (B, T)
-    return torch.where(in_prefix, ctx, t)
+    return torch.where(in_prefix, ctx, t), in_prefix
+
+
+@torch.no_grad()
+def self_corrupt(ema: DiT, x0: Tensor, actions: Tensor, in_prefix: Tensor, abar: Tensor,
+                 cfg: DiTTrainConfig, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """x0 (B,T,C,H,W) with some clips' prefix frames replaced by the model's own predictions,
+    and the (B,T) bool mask of the replaced frames (they carry no loss: their truth is gone).
+
+    One causal pass of the EMA model over the clip with every frame noised to its own level in
+    [self_context_min, self_context_max]; its x0 estimates carry the model's typical errors
+    (blur, invented or lost detail), the kind a free-running session feeds back to itself.
+    """
+    B, T = x0.shape[:2]
+    pick = (torch.rand(B, generator=gen) < cfg.self_context_prob)[:, None] & in_prefix  # (B, T)
+    if not bool(pick.any()):
+        return x0, pick
+    rows = pick.any(1)
+    clean, acts = x0[rows], actions[rows]  # (b, T, C, H, W), (b, T, A)
+    t = torch.randint(cfg.self_context_min, cfg.self_context_max + 1, clean.shape[:2],
+                      generator=gen)  # (b, T)
+    a = abar[t][..., None, None, None]
+    x_t = a.sqrt() * clean + (1 - a).sqrt() * torch.randn(clean.shape, generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        v = ema(x_t, t, acts).float()
+    predicted = a.sqrt() * x_t - (1 - a).sqrt() * v  # (b, T, C, H, W)
+    out = x0.clone()
+    out[rows] = torch.where(pick[rows][..., None, None, None], predicted, clean)
+    return out, pick
 
 
 def diffusion_loss(dit: DiT, x0: Tensor, actions: Tensor, t: Tensor, abar: Tensor,
                    min_snr: float, gen: torch.Generator | None = None,
-                   action_weight: float = 1.0) -> Tensor:
+                   action_weight: float = 1.0, skip: Tensor | None = None) -> Tensor:
     """SNR-capped v-prediction MSE of clips x0 (B,T,C,H,W) at levels t (B,T).
 
     Frames whose action is not the no-op (index 0) weigh action_weight: at the play cadence
@@ -92,6 +128,8 @@ def diffusion_loss(dit: DiT, x0: Tensor, actions: Tensor, t: Tensor, abar: Tenso
     weight = (snr.clamp(max=min_snr) + 1) / (snr + 1)
     weight = weight * (1 + (action_weight - 1) * (1 - actions[..., 0].float()))  # (B, T)
     per_frame = ((v - v_target) ** 2).flatten(2).mean(-1)  # (B, T)
+    if skip is not None:
+        weight = weight * (~skip)
     return (weight * per_frame).mean()
 
 
@@ -136,10 +174,13 @@ def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recordin
             for group in opt.param_groups:
                 group["lr"] = _lr(cfg, state["step"], state.get("warmup_from", 0))
             x0, actions = sampler.sample(cfg.batch)
-            t = sample_levels(cfg.batch, cfg.clip, cfg, gen, len(abar))
+            t, in_prefix = sample_levels(cfg.batch, cfg.clip, cfg, gen, len(abar))
+            skip = None
+            if cfg.self_context_prob > 0:
+                x0, skip = self_corrupt(ema, x0, actions, in_prefix, abar, cfg, gen)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 loss = diffusion_loss(dit, x0, actions, t, abar, cfg.min_snr, gen,
-                                      cfg.action_weight)
+                                      cfg.action_weight, skip)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(dit.parameters(), cfg.grad_clip)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -46,3 +48,9 @@ def test_with_sampling_replaces_sampling_fields_and_keeps_the_rest():
     assert (fewer.sampling.ddim_steps, fewer.sampling.stabilization_level) == (2, 9)
     assert fewer.sampling.window_mode == cfg.sampling.window_mode and fewer.dit == cfg.dit
     assert cfg.sampling.ddim_steps == 3  # the original is untouched
+
+
+def test_a_dynamic_noising_schedule_survives_the_json_form_of_a_checkpoint():
+    world = get_preset("small").with_sampling(context_schedule=(300, 100, 15))
+    back = WorldConfig.from_dict(json.loads(json.dumps(world.to_dict())))
+    assert back == world and back.sampling.context_schedule == (300, 100, 15)

@@ -98,3 +98,57 @@ def test_bfloat16_engine_stays_close_to_float32(mode):
         runs[dtype] = run_engine(engine, "s", random_actions(6, 25, 1), 0)
     assert torch.isfinite(runs["bfloat16"]).all()
     assert (runs["bfloat16"] - runs["float32"]).abs().max().item() < 0.02  # measured 0.004
+
+
+def _dynamic_noising_reference(engine, prompt, actions, seed: int) -> torch.Tensor:
+    """Whole-window loop of dynamic noising, drawing the session's noise in the engine's order:
+    the prompt's context frames at the join, then per frame the pending frame's, then the new
+    frame's. Every pass forward-diffuses the clean context to its own level."""
+    from inference.sampler import ddim_update, sigmoid_alphas_cumprod, step_levels
+
+    sampling = engine.config.sampling
+    abar = sigmoid_alphas_cumprod()
+    gen = torch.Generator().manual_seed(seed)
+    shape = engine.latent_shape
+    clean = list(prompt)
+    eps = list(torch.randn((len(prompt) - 1, *shape), generator=gen))
+    out = []
+    for i in range(len(prompt), len(actions)):
+        eps.append(torch.randn(shape, generator=gen))  # the pending frame's
+        x = torch.randn(shape, generator=gen).clamp(-20, 20)[None, None]
+        context = torch.stack(clean)[None]  # (1, T, C, H, W)
+        noise = torch.stack(eps)[None]
+        for k, (level, level_next) in enumerate(step_levels(sampling.ddim_steps)):
+            ctx = sampling.context_schedule[k]
+            a_ctx = abar[ctx]
+            noised = a_ctx.sqrt() * context + (1 - a_ctx).sqrt() * noise
+            t = torch.tensor([[ctx] * context.shape[1] + [level]])
+            v = engine.dit(torch.cat((noised, x), 1), t, actions[None, : i + 1])[:, -1:]
+            last = k == sampling.ddim_steps - 1
+            x = ddim_update(x, v, abar[level], torch.ones(()) if last else abar[level_next])
+        clean.append(x[0, 0])
+        out.append(x[0, 0])
+    return torch.stack(out)
+
+
+def test_dynamic_noising_matches_a_whole_window_loop_before_the_window_slides():
+    config = get_preset("tiny")
+    schedule = (600, 250, 250)  # two distinct levels: two K/V streams
+    config = config.with_sampling(context_schedule=schedule)
+    engine = make_engine(config, window_mode="rolling")
+    prompt = random_latents(engine, 2, 5)
+    actions = random_actions(engine.window, engine.action_space.dim, 6)
+    engine.add_session("s", prompt_latents=prompt, prompt_actions=actions[:2], seed=9)
+    got = run_engine(engine, "s", actions, 2)
+    ref = _dynamic_noising_reference(engine, prompt, actions, seed=9)
+    assert (got - ref).abs().max().item() <= TOL
+    plain = make_engine("tiny", window_mode="rolling")
+    plain.add_session("s", prompt_latents=prompt, prompt_actions=actions[:2], seed=9)
+    assert (run_engine(plain, "s", actions, 2) - got).abs().max().item() > 1e-2  # it matters
+    assert engine.cache_bytes_per_session() == 2 * plain.cache_bytes_per_session()
+
+
+def test_a_context_schedule_needs_a_level_per_pass_inside_the_noise_range():
+    for schedule in ((100,), (100, 100, 1000)):
+        with pytest.raises(ValueError, match="context_schedule"):
+            make_engine(get_preset("tiny").with_sampling(context_schedule=schedule))

@@ -18,8 +18,9 @@ class FakeTeacher:
     action_names = ACTIONS
     frame_size = (16, 16)
 
-    def __init__(self, life: int = 1000):
+    def __init__(self, life: int = 1000, daylight: float | None = None):
         self.life = life
+        self.daylight = daylight  # accepted like Crafter's; the fake world has no clock
         self.log: list[int] = []
 
     def reset(self, seed: int) -> np.ndarray:

@@ -54,7 +54,7 @@ def test_it_writes_a_manifest_and_resumes(fake, tmp_path):
 
 def test_clips_never_cross_a_reset(fake, tmp_path, monkeypatch):
     monkeypatch.setitem(teachers.TEACHERS, "fake",
-                        lambda: FakeTeacher(life=50))
+                        lambda **options: FakeTeacher(life=50, **options))
     rec.record(tmp_path, 600, fake)
     data = load_recording(tmp_path, "train", holdout=1)
     assert data.segments.max() >= 5
@@ -86,3 +86,25 @@ def test_the_crafter_teacher_records_headless(tmp_path):
     data = rec.record_shard(cfg, 0)
     assert data["frames"].shape == (120, 64, 64, 3)
     assert data["frames"].std() > 10
+
+
+def test_a_fixed_daylight_keeps_crafter_bright_through_the_night():
+    pytest.importorskip("crafter")
+    brightness = {}
+    for light in (None, 1.0):
+        teacher = teachers.CrafterTeacher(daylight=light)
+        teacher.reset(3)
+        frames = [teacher.step(0)[0] for _ in range(215)]
+        # Step 210 is the middle of Crafter's night; step 60 its noon.
+        brightness[light] = (frames[59][:49].mean(), frames[209][:49].mean())
+    day_noon, day_night = brightness[1.0]
+    assert abs(day_night - day_noon) < 1.0
+    cycle_noon, cycle_night = brightness[None]
+    assert cycle_night < cycle_noon - 5  # the teacher's own cycle does darken
+
+
+def test_the_daylight_flag_takes_a_level_or_cycle():
+    assert rec._daylight("cycle") is None and rec._daylight("0.5") == 0.5
+    for bad in ("dusk", "1.5"):
+        with pytest.raises(Exception, match="daylight|cycle"):
+            rec._daylight(bad)

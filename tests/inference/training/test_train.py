@@ -19,6 +19,7 @@ from inference.training.train_dit import (
     diffusion_loss,
     export_world,
     sample_levels,
+    self_corrupt,
     train_dit,
 )
 from tests.inference.helpers import MINI
@@ -60,7 +61,7 @@ def test_diffusion_forcing_steps_reduce_the_loss_on_a_tiny_batch():
     x0 = torch.randn(4, 4, 4, 4, 4)
     actions = torch.nn.functional.one_hot(torch.randint(0, 17, (4, 4)), 17).float()
     gen = torch.Generator().manual_seed(0)
-    t = sample_levels(4, 4, DiTTrainConfig(), gen)
+    t, _ = sample_levels(4, 4, DiTTrainConfig(), gen)
 
     def loss_now() -> float:
         return diffusion_loss(dit, x0, actions, t, abar, 5.0, torch.Generator().manual_seed(1))
@@ -76,11 +77,36 @@ def test_diffusion_forcing_steps_reduce_the_loss_on_a_tiny_batch():
 
 def test_noise_levels_give_play_shaped_clips_a_clean_prefix():
     cfg = DiTTrainConfig(play_prob=1.0, ctx_max_level=20)
-    t = sample_levels(256, 8, cfg, torch.Generator().manual_seed(0))
+    t, prefix = sample_levels(256, 8, cfg, torch.Generator().manual_seed(0))
     assert t.shape == (256, 8) and t.min() >= 0 and t.max() < 1000
     assert (t[:, 0] <= 20).all()  # every clip's first frame is context
-    mixed = sample_levels(256, 8, DiTTrainConfig(play_prob=0.0), torch.Generator().manual_seed(0))
+    assert prefix[:, 0].all() and not prefix[:, -1].any()  # the last frame is never context
+    assert (t[prefix] <= 20).all()
+    mixed, _ = sample_levels(256, 8, DiTTrainConfig(play_prob=0.0),
+                             torch.Generator().manual_seed(0))
     assert mixed[:, 0].float().mean() > 300  # pure Diffusion Forcing: uniform levels
+
+
+def test_self_corrupted_history_replaces_only_context_frames_and_drops_their_loss():
+    torch.manual_seed(0)
+    ema = build_dit(MINI.dit).eval()
+    abar = sigmoid_alphas_cumprod()
+    x0 = torch.randn(8, 4, 4, 4, 4)
+    actions = torch.nn.functional.one_hot(torch.randint(0, 17, (8, 4)), 17).float()
+    cfg = DiTTrainConfig(play_prob=1.0, self_context_prob=1.0)
+    t, prefix = sample_levels(8, 4, cfg, torch.Generator().manual_seed(0))
+    out, skip = self_corrupt(ema, x0, actions, prefix, abar, cfg, torch.Generator().manual_seed(1))
+    assert torch.equal(skip, prefix)  # every play-shaped clip, and only its context
+    changed = (out - x0).flatten(2).abs().amax(-1) > 0  # (B, T)
+    assert torch.equal(changed, prefix)
+    # Frames marked skip add nothing to the loss: all of them marked, nothing is left.
+    gen = torch.Generator().manual_seed(2)
+    assert diffusion_loss(ema, out, actions, t, abar, 5.0, gen, skip=skip) > 0
+    everything = torch.ones_like(skip)
+    assert diffusion_loss(ema, out, actions, t, abar, 5.0, gen, skip=everything) == 0
+    none = DiTTrainConfig(self_context_prob=0.0)
+    same, nothing = self_corrupt(ema, x0, actions, prefix, abar, none, torch.Generator())
+    assert same is x0 and not nothing.any()
 
 
 def test_the_phases_resume_and_export_a_servable_checkpoint(tmp_path):
