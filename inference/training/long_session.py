@@ -14,6 +14,8 @@ frames of that window (every 5th frame) and the world area of the picture (the t
 - brightness and colour: mean luminance, and the total-variation distance of the 64-bin colour
   histogram to the reference's;
 - tiles: share of flat 7x7 tiles (pixel std < 3 grey levels);
+- change: mean |difference| to the previous frame (a model that stops reading its history keeps
+  its detail but flickers; this shows it);
 - KID x 1000 to the reference in the feature space of a small network trained on teacher frames
   to tell what the view holds (features.py);
 - collapsed sessions: window detail below DETAIL_FLOOR (see below).
@@ -131,12 +133,20 @@ class SessionLog:
 
     plan: Plan
     measured: list[np.ndarray] = field(default_factory=list)  # every SAMPLE_EVERY-th frame
+    change: list[float] = field(default_factory=list)  # mean |frame - previous frame| there
     gif: list[np.ndarray] = field(default_factory=list)
     strip: list[np.ndarray] = field(default_factory=list)
+    previous: np.ndarray | None = None
 
     def record(self, index: int, frame: np.ndarray) -> None:
         if index % SAMPLE_EVERY == SAMPLE_EVERY - 1:
             self.measured.append(frame)
+            before = frame if self.previous is None else self.previous
+            # How much the picture moves per frame: a model that stops reading its context
+            # keeps its detail but flickers, and this, unlike detail, shows it.
+            self.change.append(float(np.abs(frame[:WORLD_ROWS].astype(np.int16)
+                                            - before[:WORLD_ROWS]).mean()))
+        self.previous = frame
         if index % GIF_EVERY == 0:
             self.gif.append(frame)
         if index % STRIP_EVERY == STRIP_EVERY - 1 or index == 0:
@@ -230,6 +240,8 @@ def window_stats(logs: list[SessionLog], embed=None) -> dict:
         win = log.windows()  # (K, P, H, W, 3)
         stats = [frame_stats(w) for w in win]
         row = {k: np.stack([s[k].mean(0) for s in stats]) for k in stats[0]}  # (K,) or (K,64)
+        per = win.shape[1]
+        row["change"] = np.asarray(log.change[: len(win) * per]).reshape(len(win), per).mean(1)
         if embed is not None:
             row["features"] = np.stack([embed(w) for w in win])  # (K, P, D)
         per_session.append(row)
@@ -259,6 +271,7 @@ def summarise(model: dict, reference: dict) -> list[dict]:
                 "detail": float(src["detail"][:, k].mean()),
                 "brightness": float(src["brightness"][:, k].mean()),
                 "flat": float(src["flat"][:, k].mean()),
+                "change": float(src["change"][:, k].mean()),
                 "colour_tv": float(np.abs(hist - ref_hist).sum() / 2),
                 "kid": kid((src["features"][:, k].reshape(-1, recording.shape[1]) - mean) / std,
                            recording, seed=k),
@@ -272,7 +285,7 @@ def summarise(model: dict, reference: dict) -> list[dict]:
 
 def _teacher_view(reference: dict) -> dict:
     return {key: reference[f"teacher_{key}"]
-            for key in ("detail", "brightness", "flat", "hist", "features")}
+            for key in ("detail", "brightness", "flat", "change", "hist", "features")}
 
 
 def _by_regime(model: dict, k: int) -> dict[str, float]:
@@ -301,7 +314,8 @@ def verdict(rows: list[dict]) -> dict:
 def format_table(rows: list[dict], every: int = 30) -> str:
     """The printed table: every `every` seconds, model vs teacher."""
     head = (f"{'time':>5} | {'detail':>13} | {'bright':>11} | {'flat tiles':>11} | "
-            f"{'colour TV':>11} | {'KID x1000':>13} | collapsed | detail by regime")
+            f"{'change':>11} | {'colour TV':>11} | {'KID x1000':>15} | collapsed | "
+            "detail by regime")
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["seconds"] % every and r["seconds"] != rows[-1]["seconds"]:
@@ -311,8 +325,8 @@ def format_table(rows: list[dict], every: int = 30) -> str:
         lines.append(
             f"{r['seconds']:>4}s | {m['detail']:5.1f} / {t['detail']:5.1f} | "
             f"{m['brightness']:4.0f} / {t['brightness']:4.0f} | "
-            f"{m['flat']:.2f} / {t['flat']:.2f} | "
-            f"{m['colour_tv']:.2f} / {t['colour_tv']:.2f} | {m['kid']:5.1f} / {t['kid']:5.1f} | "
+            f"{m['flat']:.2f} / {t['flat']:.2f} | {m['change']:4.1f} / {t['change']:4.1f} | "
+            f"{m['colour_tv']:.2f} / {t['colour_tv']:.2f} | {m['kid']:6.0f} / {t['kid']:6.0f} | "
             f"{r['collapsed']:>3} of {r['sessions']:<3} | {regimes}")
     lines.append("(model / teacher; detail = mean |Laplacian| of the world area; "
                  f"collapsed = 10-s detail below {DETAIL_FLOOR:g})")
