@@ -22,8 +22,9 @@ from PIL import Image
 
 from inference.checkpoints import load_checkpoint
 from inference.config import EngineOptions
+from inference.dtypes import choose_dtype
 from inference.engine import Engine
-from inference.engine_runtime import DEFAULT_CHECKPOINT, choose_dtype
+from inference.engine_runtime import DEFAULT_CHECKPOINT
 
 logger = logging.getLogger(__name__)
 

@@ -167,7 +167,7 @@ PRESETS: dict[str, WorldConfig] = {
             image_height=64, image_width=64, latent_channels=4, channels=(32, 64, 128)
         ),
         scaling_factor=1.0,
-        # 20 fps with a key repeat of 4 frames (training/cadence.py): 5 Crafter moves a second.
+        # 20 fps with a key repeat of 4 frames (inference/cadence.py): 5 Crafter moves a second.
         # 3 DDIM steps: the trained model scores the same as with 4 (evaluate.py, DiT step
         # 12,879) and only 3 keep 20 fps in a browser that shares the two cores.
         sampling=SamplingConfig(ddim_steps=3, window_mode="rolling", fps=20),

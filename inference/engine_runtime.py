@@ -5,7 +5,7 @@
 
 The worker sends, per frame, the vector of keys held now. For one-hot models (Crafter) each
 session's KeyRepeat gate turns that into the teacher action of this frame at the play cadence
-the model was recorded with (training/cadence.py): a new key fires at once, a held one every
+the model was recorded with (cadence.py): a new key fires at once, a held one every
 `key_repeat` frames, no-op between. Multi-binary models (Oasis) get the vector unchanged.
 """
 
@@ -20,39 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cadence import PERIOD, KeyRepeat, held_index
 from .checkpoints import CheckpointError
+from .dtypes import choose_dtype
 from .engine import Engine
-from .training.cadence import PERIOD, KeyRepeat, held_index
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "crafter-small.safetensors"
-
-
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU flags list avx512_bf16 or AMX-BF16 (bf16 matmuls in hardware)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break  # every core lists the same flags
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def choose_dtype(device: str, dtype: str | None = None, cpuinfo: str = "/proc/cpuinfo") -> str:
-    """The explicit dtype, else bfloat16 on CUDA or a bf16-capable CPU, else float32."""
-    if dtype and dtype != "auto":
-        if dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be float32, bfloat16, float16 or auto, not {dtype!r}")
-        return dtype
-    if device.startswith("cuda") or cpu_has_bf16(cpuinfo):
-        return "bfloat16"
-    return "float32"  # emulated bf16 is slower than fp32 on CPUs without the instructions
 
 
 class EngineRuntime:

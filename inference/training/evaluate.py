@@ -26,8 +26,8 @@ import torch
 
 from ..checkpoints import load_checkpoint
 from ..config import EngineOptions
+from ..dtypes import choose_dtype
 from ..engine import Engine
-from ..engine_runtime import choose_dtype
 from .data import Recording, load_recording, one_hot, to_images
 from .rollout import decode, free_run
 from .train_ae import psnr, reconstruct

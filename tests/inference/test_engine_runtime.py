@@ -9,7 +9,7 @@ import pytest
 
 from inference.actions import get_action_space
 from inference.checkpoints import CheckpointError, save_checkpoint
-from inference.engine_runtime import EngineRuntime, choose_dtype, cpu_has_bf16
+from inference.engine_runtime import EngineRuntime
 from inference.models import build_autoencoder, build_dit, randomize_
 from inference.runtime import load_runtime
 from tests.inference.helpers import MINI
@@ -79,17 +79,3 @@ def test_it_rejects_a_file_that_is_not_a_checkpoint(tmp_path):
     bad.write_bytes(b"not a model at all")
     with pytest.raises(CheckpointError, match="bad.safetensors"):
         EngineRuntime(str(bad))
-
-
-def test_it_picks_bf16_only_where_the_cpu_has_it(tmp_path):
-    with_bf16 = tmp_path / "with"
-    with_bf16.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
-    without = tmp_path / "without"
-    without.write_text("processor : 0\nflags : fpu sse avx2\n")
-    assert cpu_has_bf16(str(with_bf16)) and not cpu_has_bf16(str(without))
-    assert choose_dtype("cpu", None, str(with_bf16)) == "bfloat16"
-    assert choose_dtype("cpu", "auto", str(without)) == "float32"
-    assert choose_dtype("cuda", None, str(without)) == "bfloat16"
-    assert choose_dtype("cpu", "float32", str(with_bf16)) == "float32"
-    with pytest.raises(ValueError):
-        choose_dtype("cpu", "int8")
