@@ -20,11 +20,11 @@ import torch
 from common import machine, print_table  # also puts the repo on sys.path
 from PIL import Image
 
+from inference import SHIPPED_CHECKPOINT
 from inference.checkpoints import load_checkpoint
 from inference.config import EngineOptions
 from inference.dtypes import choose_dtype
 from inference.engine import Engine
-from inference.engine_runtime import DEFAULT_CHECKPOINT
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def build(checkpoint: str, dtype: str, steps: int | None) -> Engine:
 def main() -> None:
     """CLI: one table row per variant and session count."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="auto", help="comma list; auto = what a worker picks")
     parser.add_argument("--ddim-steps", default="", help="comma list; empty = the checkpoint's")

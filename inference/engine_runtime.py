@@ -12,7 +12,6 @@ the model was recorded with (cadence.py): a new key fires at once, a held one ev
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,9 +26,6 @@ from .engine import Engine
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "crafter-small.safetensors"
-
 
 class EngineRuntime:
     """Serves a Reverie checkpoint through the Engine; one KeyRepeat gate per session."""
@@ -37,7 +33,9 @@ class EngineRuntime:
     def __init__(self, checkpoint: str = "", device: str = "cpu", dtype: str | None = None,
                  threads: int | None = None, key_repeat: int = PERIOD, seed: int | None = None,
                  **options: Any):
-        path = Path(checkpoint or os.environ.get("REVERIE_CHECKPOINT", "") or DEFAULT_CHECKPOINT)
+        if not checkpoint:
+            raise ValueError("EngineRuntime needs a checkpoint: the pool's, or DEFAULT_CHECKPOINT")
+        path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"world-model checkpoint {path} does not exist; train one "
                                     "(inference/training/README.md) or set the pool's checkpoint")

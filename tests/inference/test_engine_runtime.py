@@ -79,3 +79,8 @@ def test_it_rejects_a_file_that_is_not_a_checkpoint(tmp_path):
     bad.write_bytes(b"not a model at all")
     with pytest.raises(CheckpointError, match="bad.safetensors"):
         EngineRuntime(str(bad))
+
+
+def test_it_needs_a_checkpoint_and_names_the_setting_that_gives_one():
+    with pytest.raises(ValueError, match="DEFAULT_CHECKPOINT"):
+        EngineRuntime("")

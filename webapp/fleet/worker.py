@@ -79,7 +79,8 @@ class WorkerProcess:
 
     def _build_runtime(self) -> WorldRuntime:
         # Plain strings: the options travel to the model process, which has no Django.
-        options = {"checkpoint": str(self.pool.checkpoint), "device": str(self.pool.device_kind)}
+        checkpoint = self.pool.checkpoint or settings.DEFAULT_CHECKPOINT
+        options = {"checkpoint": str(checkpoint), "device": str(self.pool.device_kind)}
         if self.pool.device_kind == GpuPool.Device.CPU:
             options["threads"] = cpu_threads(settings.WORKER_CPU_THREADS)
         if settings.WORKER_MODEL_PROCESS:
