@@ -16,7 +16,7 @@ from streaming.peer import StreamingLoop
 from streaming.protocol import encode_input
 from streaming.signalling import SessionStream
 from tests.streaming.client import ClientPeer
-from webapp.play.device_loop import DeviceLoop
+from webapp.worker.device_loop import DeviceLoop
 
 
 @pytest.fixture

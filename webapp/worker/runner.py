@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -22,9 +23,11 @@ from streaming.controls import Controls
 from streaming.signalling import SessionStream
 from streaming.tracks import video_scale
 from webapp import notify
-from webapp.fleet.worker import WorkerProcess
 from webapp.play.models import PlaySession
 from webapp.play.services import end_session
+
+if TYPE_CHECKING:
+    from webapp.worker.process import WorkerProcess
 
 logger = logging.getLogger(__name__)
 

@@ -1,25 +1,27 @@
 """The GPU worker process: announce, warm the model, heartbeat, serve only its own slots.
 
 `rungpuworker` builds one `WorkerProcess`, then runs a Celery worker that consumes only the queue
-named after this worker, with one thread per slot; session tasks find the process through
-`current()`.
+named after this worker, with one thread per slot; session tasks (webapp/worker/tasks.py) find
+the process through `current()`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from inference.process_runtime import ProcessRuntime
 from inference.runtime import WorldRuntime, load_runtime
 from streaming.peer import StreamingLoop
 from webapp.fleet import services
 from webapp.fleet.models import GpuPool, Worker
-from webapp.play.device_loop import DeviceLoop
 from webapp.play.models import PlaySession
+from webapp.worker.device_loop import DeviceLoop
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +120,6 @@ class WorkerProcess:
         _current = None
 
     def _beat(self) -> None:
-        from django.db import close_old_connections, connection
-
         try:
             while not self.shutting_down.wait(settings.WORKER_HEARTBEAT_SECONDS):
                 if not self._beat_once():
@@ -151,6 +151,4 @@ class WorkerProcess:
 
 
 def _signal_celery_shutdown() -> None:
-    import signal
-
     os.kill(os.getpid(), signal.SIGTERM)

@@ -10,7 +10,7 @@ import pytest
 
 from streaming.controls import Controls
 from streaming.protocol import InputFolder, encode_input
-from webapp.play.device_loop import DeviceLoop
+from webapp.worker.device_loop import DeviceLoop
 
 PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
 
