@@ -1,7 +1,8 @@
 """Signalling between a play page and the worker that owns its session, over the channel layer.
 
-The page sends its offer on the play websocket; the web tier only relays it to the group
-`session.<uuid>.worker`, which exactly one listener joins: the `SessionStream` of the worker
+The page sends its offer on the play websocket; the web tier only relays it (rate-limited per
+page, webapp/play/consumers.py) to the group `session.<uuid>.worker`, which exactly one listener
+joins: the `SessionStream` of the worker
 that runs the session. The answer goes back to the channel of the websocket that asked.
 A new offer (a reload, a second tab) replaces the session's peer connection; the session and
 its world carry on, and the replaced page is told so it stops offering.
@@ -20,30 +21,21 @@ from channels.layers import get_channel_layer
 from streaming.controls import Controls
 from streaming.peer import SessionPeer, StreamingLoop
 from streaming.protocol import InputFolder
+from streaming.relay import MAX_SDP_CHARS, worker_group
 
 logger = logging.getLogger(__name__)
 
-MAX_SDP_CHARS = 32_000
 # Peer states in which the player has no picture; the grace period runs from the first.
 # aiortc never reports "disconnected": a silent data channel stands in for it (see below).
 UNHEALTHY_STATES = frozenset({"new", "connecting", "failed", "closed"})
 # The page pings every second; this much silence means the player is gone.
 SILENCE_SECONDS = 3.0
-# Answering costs a peer connection: a session answers at most one offer this often.
-MIN_OFFER_SECONDS = 1.0
 # Offers waiting to be answered; more than this is a flood, and only the newest matter.
 MAX_WAITING = 8
 
 
-def worker_group(session_id: str) -> str:
-    """The group the owning worker listens on; named from the session UUID only."""
-    return f"session.{session_id}.worker"
-
-
 class SessionStream:
     """A session's streaming side: its input folder, current peer and signalling listener."""
-
-    min_offer_seconds = MIN_OFFER_SECONDS
 
     def __init__(self, streaming: StreamingLoop, session_id: str, controls: Controls,
                  codec: str = "vp8", scale: int = 1):
@@ -58,7 +50,6 @@ class SessionStream:
         # or before the first offer (the websocket grace covers a page that never offers).
         self.unhealthy_since: float | None = None
         self._peer_page: str | None = None  # reply channel of the page that owns the peer
-        self._last_offer_at: float | None = None
         self._channel: str | None = None
         self._inbox: deque[dict[str, Any]] = deque(maxlen=MAX_WAITING)
         self._arrived: asyncio.Event | None = None
@@ -182,21 +173,8 @@ class SessionStream:
                                                  f"or larger than {MAX_SDP_CHARS} characters"},
                               offer_id)
             return
-        if self._too_soon():
-            await self._reply(layer, reply_to, {"kind": "error", "error": "offers come too fast"},
-                              offer_id)
-            return
         await self._tell_replaced(layer, reply_to)
         await self._reply(layer, reply_to, await self._answer(sdp, reply_to), offer_id)
-
-    def _too_soon(self) -> bool:
-        now = time.monotonic()
-        if self._last_offer_at is not None and now - self._last_offer_at < self.min_offer_seconds:
-            logger.warning("session %s: offer ignored, the last was under %.1f s ago",
-                           self.session_id, self.min_offer_seconds)
-            return True
-        self._last_offer_at = now
-        return False
 
     async def _tell_replaced(self, layer, reply_to: str) -> None:
         # The other page stops offering; otherwise two tabs take the session back and forth.
