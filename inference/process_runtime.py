@@ -28,8 +28,8 @@ from .runtime import load_runtime
 
 logger = logging.getLogger(__name__)
 
-# What the worker side reads off a runtime (streaming/controls.py, the session runner).
-MIRRORED = ("frame_size", "action_names", "action_space", "key_bindings")
+# What the worker side reads off a runtime (the session runner and its ActionEncoder).
+MIRRORED = ("frame_size", "action_names", "action_space", "key_repeat")
 CALLS = ("warm", "start", "step", "stop")
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from streaming.controls import Controls
 from streaming.peer import SessionPeer, StreamingLoop
 from streaming.protocol import InputFolder
 from streaming.relay import MAX_SDP_CHARS, worker_group
@@ -37,11 +36,11 @@ MAX_WAITING = 8
 class SessionStream:
     """A session's streaming side: its input folder, current peer and signalling listener."""
 
-    def __init__(self, streaming: StreamingLoop, session_id: str, controls: Controls,
+    def __init__(self, streaming: StreamingLoop, session_id: str, bindings: list[dict[str, Any]],
                  codec: str = "vp8", scale: int = 1):
         self.streaming = streaming
         self.session_id = session_id
-        self.controls = controls
+        self.bindings = bindings  # the model's key list, sent to the page with each answer
         self.codec = codec
         self.scale = scale
         self.folder = InputFolder()
@@ -204,7 +203,7 @@ class SessionStream:
             await _close_shielded(peer)
             raise
         self.peer, self._peer_page = peer, reply_to
-        return {"kind": "answer", "sdp": answer, "controls": self.controls.bindings()}
+        return {"kind": "answer", "sdp": answer, "controls": self.bindings}
 
     def _peer_state(self, peer: SessionPeer, state: str) -> None:
         if peer is not self.peer:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from channels.layers import get_channel_layer
 
+from inference.actions import ActionEncoder
 from inference.placeholder import PlaceholderRuntime
-from streaming.controls import Controls
 from streaming.peer import StreamingLoop
 from streaming.protocol import encode_input
 from streaming.signalling import SessionStream
@@ -38,12 +38,12 @@ def device():
 
 def open_stream(streaming, device, prompt=None) -> SessionStream:
     session_id = str(uuid.uuid4())
-    controls = Controls(device.runtime)
-    stream = SessionStream(streaming, session_id, controls, scale=4)
+    space = device.runtime.action_space
+    stream = SessionStream(streaming, session_id, space.bindings(), scale=4)
     stream.open()
     if prompt is None:
         prompt = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
-    device.add(session_id, prompt, folder=stream.folder, controls=controls,
+    device.add(session_id, prompt, folder=stream.folder, encoder=ActionEncoder(space),
                sinks=(stream.on_frame,))
     return stream
 

@@ -13,7 +13,6 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from inference.placeholder import PlaceholderRuntime
 from streaming import signalling
-from streaming.controls import Controls
 from streaming.peer import SessionPeer, StreamingLoop
 from streaming.relay import worker_group
 from streaming.signalling import SessionStream
@@ -41,7 +40,7 @@ class FakePeer:
 
 
 def new_stream(streaming) -> SessionStream:
-    return SessionStream(streaming, str(uuid.uuid4()), Controls(PlaceholderRuntime()))
+    return SessionStream(streaming, str(uuid.uuid4()), PlaceholderRuntime.action_space.bindings())
 
 
 async def until(predicate, timeout: float = 5.0):

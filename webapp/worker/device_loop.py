@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.runtime import WorldRuntime
-from streaming.controls import Controls
-from streaming.protocol import InputFolder
+if TYPE_CHECKING:
+    from inference.actions import ActionEncoder
+    from inference.runtime import WorldRuntime
+    from streaming.protocol import InputFolder
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ FrameSink = Callable[[np.ndarray, FrameInfo], None]
 class Feed:
     """A session as the loop sees it: the latest action in, frames out to its sinks.
 
-    With `folder` and `controls` set, each frame's action is taken from the folded input at the
-    start of its step (the latest-state contract); otherwise it stays `action` (no-op).
+    With `folder` and `encoder` set, each frame's action is the session's input folded at the
+    start of its step (the latest-state contract), encoded once by the session's ActionEncoder;
+    otherwise it stays `action` (no-op).
     """
 
     action: np.ndarray
@@ -45,7 +47,7 @@ class Feed:
     frames: int = 0
     error: str | None = None
     folder: InputFolder | None = None
-    controls: Controls | None = None
+    encoder: ActionEncoder | None = None
     seq: int | None = None
 
 
@@ -88,15 +90,15 @@ class DeviceLoop:
         self._thread.join(timeout=5)
 
     def add(self, session_id: str, prompt_frames: np.ndarray, *,
-            folder: InputFolder | None = None, controls: Controls | None = None,
+            folder: InputFolder | None = None, encoder: ActionEncoder | None = None,
             sinks: tuple[FrameSink, ...] = ()) -> Feed:
         """Start a session in the runtime; it gets its first frame on the next tick."""
-        width = len(self.runtime.action_names)
+        width = self.runtime.action_space.dim
 
         def start_session() -> Feed:
             self.runtime.start(session_id, prompt_frames)
             feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
-                        folder=folder, controls=controls)
+                        folder=folder, encoder=encoder)
             with self._lock:
                 self._feeds[session_id] = feed
             return feed
@@ -234,10 +236,10 @@ class DeviceLoop:
 
     @staticmethod
     def _take_action(feed: Feed) -> np.ndarray:
-        if feed.folder is not None and feed.controls is not None:
+        if feed.folder is not None and feed.encoder is not None:
             folded = feed.folder.take()
             feed.seq = folded.seq
-            feed.action = feed.controls.vector(folded)
+            feed.action = feed.encoder.encode(folded)
         return feed.action
 
 

@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from PIL import Image
 
-from streaming.controls import Controls
+from inference.actions import ActionEncoder
 from streaming.signalling import SessionStream
 from streaming.tracks import video_scale
 from webapp import notify
@@ -84,15 +84,16 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     session = claim(session_id, process)
     if session is None:
         return None
-    controls = Controls(process.runtime)
+    runtime = process.runtime
+    encoder = ActionEncoder(runtime.action_space, runtime.key_repeat)
     stream = SessionStream(
-        process.streaming, session_id, controls, codec=session.pool.codec,
-        scale=video_scale(process.runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
+        process.streaming, session_id, runtime.action_space.bindings(), codec=session.pool.codec,
+        scale=video_scale(runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
     )
     try:
         stream.open()
         process.loop.add(session_id, prompt_frames(session), folder=stream.folder,
-                         controls=controls, sinks=(stream.on_frame,))
+                         encoder=encoder, sinks=(stream.on_frame,))
     except Exception:
         logger.exception("session %s could not start", session_id)
         stream.close()

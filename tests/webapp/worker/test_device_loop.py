@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from streaming.controls import Controls
+from inference.actions import ActionEncoder, ActionSpace, Button
 from streaming.protocol import InputFolder, encode_input
 from webapp.worker.device_loop import DeviceLoop
 
@@ -18,8 +18,8 @@ PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
 class CountingRuntime:
     """Returns a tiny frame per session and remembers every step's actions."""
 
-    action_names = ("forward", "right")
-    key_bindings = {"forward": ["KeyW"], "right": ["KeyD"]}
+    action_space = ActionSpace("test-2", "multi_binary",
+                               (Button("forward", ("KeyW",)), Button("right", ("KeyD",))))
 
     def __init__(self):
         self.steps: list[dict[str, np.ndarray]] = []
@@ -38,10 +38,10 @@ class CountingRuntime:
         return {sid: np.zeros((8, 8, 3), dtype=np.uint8) for sid in actions}
 
 
-class BrokenControls:
+class BrokenEncoder:
     """An input encoder that fails, as a bug in an action space would."""
 
-    def vector(self, folded):
+    def encode(self, folded):
         raise ValueError("cannot encode")
 
 
@@ -71,7 +71,7 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
     loop = DeviceLoop(runtime, frame_rate=20)
     folder = InputFolder()
     frames = []
-    loop.add("a", PROMPT, folder=folder, controls=Controls(runtime),
+    loop.add("a", PROMPT, folder=folder, encoder=ActionEncoder(runtime.action_space),
              sinks=(lambda image, info: frames.append(info),))
     folder.receive(encode_input(1, 0.0, keys=["KeyW"]))
     folder.receive(encode_input(2, 0.0, keys=["KeyD"]))  # the latest state wins
@@ -84,8 +84,9 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
 def test_a_session_whose_input_fails_gets_an_error_and_the_others_keep_their_frames():
     runtime = CountingRuntime()
     loop = DeviceLoop(runtime, frame_rate=20)
-    loop.add("bad", PROMPT, folder=InputFolder(), controls=BrokenControls())
-    good = loop.add("good", PROMPT, folder=InputFolder(), controls=Controls(runtime))
+    loop.add("bad", PROMPT, folder=InputFolder(), encoder=BrokenEncoder())
+    good = loop.add("good", PROMPT, folder=InputFolder(),
+                    encoder=ActionEncoder(runtime.action_space))
     loop._tick()
     loop._tick()
     assert "cannot encode" in loop.feed("bad").error
