@@ -95,3 +95,12 @@ class EngineRuntime:
         """Forget a session; unknown ids are ignored."""
         self._live.discard(session_id)
         self.engine.remove_session(session_id)
+
+    def is_alive(self) -> bool:
+        """In this process the engine lives as long as its caller."""
+        return True
+
+    def close(self) -> None:
+        """Stop every session; the weights go with the last reference to the runtime."""
+        for session_id in list(self._live):
+            self.stop(session_id)

@@ -75,6 +75,13 @@ class PlaceholderRuntime:
         self._frames.pop(session_id, None)
         self._ticks.pop(session_id, None)
 
+    def is_alive(self) -> bool:
+        return True  # nothing here can die on its own
+
+    def close(self) -> None:
+        self._frames.clear()
+        self._ticks.clear()
+
 
 def _resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = size

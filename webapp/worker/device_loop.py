@@ -182,9 +182,8 @@ class DeviceLoop:
             self._accepting = False  # later calls run inline; settle the ones already queued
         while self._run_next_call(0.0):
             pass
-        close = getattr(self.runtime, "close", None)
-        if self._build is not None and close is not None:
-            close()  # a runtime this loop built (a model process, say) ends with it
+        if self._build is not None and self.runtime is not None:
+            self.runtime.close()  # a runtime this loop built (a model process, say) ends with it
 
     def _next_tick(self, previous: float, now: float) -> float:
         """The next tick, one period on. A tick late by less than a period keeps the cadence

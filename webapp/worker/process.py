@@ -92,7 +92,7 @@ class WorkerProcess:
         try:
             runtime.warm()
         except BaseException:
-            getattr(runtime, "close", lambda: None)()  # no model process outlives a failed start
+            runtime.close()  # no model process outlives a failed start
             raise
         return runtime
 
@@ -100,8 +100,7 @@ class WorkerProcess:
         """False once the device loop or the model process behind it has died."""
         if self.loop is None:
             return True  # still starting
-        runtime_alive = getattr(self.runtime, "is_alive", lambda: True)
-        return self.loop.is_alive() and runtime_alive()
+        return self.loop.is_alive() and (self.runtime is None or self.runtime.is_alive())
 
     def stop(self) -> None:
         """End every session as a worker shutdown, tell the players, remove the slots."""

@@ -18,18 +18,30 @@ PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
 class CountingRuntime:
     """Returns a tiny frame per session and remembers every step's actions."""
 
+    frame_size = (8, 8)
     action_space = ActionSpace("test-2", "multi_binary",
                                (Button("forward", ("KeyW",)), Button("right", ("KeyD",))))
+    key_repeat = 1
 
     def __init__(self):
         self.steps: list[dict[str, np.ndarray]] = []
         self.fail = False
+        self.closed = False
+
+    def warm(self):
+        pass
 
     def start(self, session_id, prompt_frames):
         pass
 
     def stop(self, session_id):
         pass
+
+    def is_alive(self):
+        return True
+
+    def close(self):
+        self.closed = True
 
     def step(self, actions):
         if self.fail:
@@ -193,3 +205,15 @@ def test_a_call_queued_as_the_loop_stops_is_still_answered_and_a_failed_stop_is_
     runtime.stop = broken_stop
     loop.remove("a")  # the runner still gets to end its session
     assert "failed to stop" in caplog.text
+
+
+def test_a_runtime_the_loop_built_is_closed_with_it_and_a_given_one_is_left_to_its_owner():
+    built = CountingRuntime()
+    loop = DeviceLoop(None, frame_rate=50, build=lambda: built)
+    loop.start()
+    loop.shutdown()
+    given = CountingRuntime()
+    other = DeviceLoop(given, frame_rate=50)
+    other.start()
+    other.shutdown()
+    assert built.closed and not given.closed
