@@ -62,12 +62,14 @@ class DeviceLoop:
     """
 
     def __init__(self, runtime: WorldRuntime | None, frame_rate: float, *,
-                 build: Callable[[], WorldRuntime] | None = None):
+                 build: Callable[[], WorldRuntime] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         if (runtime is None) == (build is None):
             raise ValueError("give the device loop a runtime or a way to build one, not both")
         self.runtime = runtime
         self._build = build
         self.period = 1.0 / frame_rate
+        self._clock = clock  # monotonic seconds; tests pass a fake one
         self._feeds: dict[str, Feed] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -139,9 +141,9 @@ class DeviceLoop:
 
     def _run_calls(self, timeout: float) -> None:
         """Run queued calls until `timeout` seconds have passed or the loop is stopping."""
-        deadline = time.monotonic() + timeout
+        deadline = self._clock() + timeout
         while not self._stop.is_set():
-            if not self._run_next_call(max(0.0, deadline - time.monotonic())):
+            if not self._run_next_call(max(0.0, deadline - self._clock())):
                 return
 
     def _run_next_call(self, timeout: float) -> bool:
@@ -168,14 +170,14 @@ class DeviceLoop:
             self._wind_down()
 
     def _loop(self) -> None:
-        next_tick = time.monotonic()
+        next_tick = self._clock()
         while not self._stop.is_set():
             try:
                 self._tick()
             except Exception:  # a bug here must not silently stop every session's frames
                 logger.exception("device loop tick failed; carrying on")
-            next_tick = self._next_tick(next_tick, time.monotonic())
-            self._run_calls(next_tick - time.monotonic())
+            next_tick = self._next_tick(next_tick, self._clock())
+            self._run_calls(next_tick - self._clock())
 
     def _wind_down(self) -> None:
         with self._lock:
@@ -202,7 +204,7 @@ class DeviceLoop:
         # cannot start or stop during it, as both run on this thread too.
         try:
             frames = self.runtime.step(actions)
-            generated_at = time.monotonic()
+            generated_at = self._clock()
         except Exception as exc:  # one bad step ends these sessions, not the worker
             logger.exception("runtime step failed for %s", sorted(actions))
             for feed in feeds.values():

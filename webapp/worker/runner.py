@@ -65,8 +65,9 @@ def prompt_frames(session: PlaySession) -> np.ndarray:
     return np.stack(images)
 
 
-def end_reason(session: PlaySession, now) -> str | None:
-    """Which limit, if any, ends the session now."""
+def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0) -> str | None:
+    """Which limit, if any, ends the session at `now`; `peer_gone_for`: seconds the player has
+    had no working peer connection (SessionStream.peer_gone_for)."""
     if session.deadline and now >= session.deadline:
         return PlaySession.EndReason.TIME_UP
     idle_for = (now - (session.last_input_at or session.started_at)).total_seconds()
@@ -76,6 +77,9 @@ def end_reason(session: PlaySession, now) -> str | None:
         gone_since = session.disconnected_at or session.started_at
         if (now - gone_since).total_seconds() >= session.pool.disconnect_grace_seconds:
             return PlaySession.EndReason.DISCONNECTED
+    if peer_gone_for >= session.pool.disconnect_grace_seconds:
+        # The page may still be open, but without a peer the player sees nothing.
+        return PlaySession.EndReason.DISCONNECTED
     return None
 
 
@@ -127,10 +131,8 @@ def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStre
         now = timezone.now()
         feed = feed_of(str(session.public_id))
         broken = feed is None or feed.error or not process.loop.is_alive()
-        reason = PlaySession.EndReason.ERROR if broken else end_reason(session, now)
-        if reason is None and stream.peer_gone_for() >= session.pool.disconnect_grace_seconds:
-            # The page may still be open, but without a peer the player sees nothing.
-            reason = PlaySession.EndReason.DISCONNECTED
+        reason = (PlaySession.EndReason.ERROR if broken
+                  else end_reason(session, now, stream.peer_gone_for()))
         if reason:
             end_session(session, reason)
             return reason

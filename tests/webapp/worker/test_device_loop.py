@@ -67,15 +67,53 @@ def test_the_next_tick_is_one_period_on_and_a_late_loop_skips_the_missed_ticks()
     assert loop._next_tick(10.0, 10.25) == 10.25
 
 
-def test_a_running_loop_steps_at_about_the_frame_rate():
+class FakeClock:
+    """Monotonic seconds that move only when the loop waits (or a test says so)."""
+
+    def __init__(self, start: float = 100.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_for(loop: DeviceLoop, clock: FakeClock, seconds: float) -> None:
+    """Run the loop on this thread; its waits between ticks advance the fake clock."""
+    until = clock.now + seconds
+
+    def wait(timeout: float) -> None:
+        clock.now += max(0.0, timeout)
+        if clock.now >= until - 1e-9:
+            loop._stop.set()
+
+    loop._run_calls = wait
+    loop._loop()
+
+
+def test_a_running_loop_steps_at_the_frame_rate():
     runtime = CountingRuntime()
-    loop = DeviceLoop(runtime, frame_rate=20)
+    clock = FakeClock()
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock)
     loop.add("a", PROMPT)
-    loop.start()
-    time.sleep(1.0)
-    loop.shutdown()
-    # 20 steps in a second; loose bounds, the machine is shared.
+    run_for(loop, clock, 1.0)
     assert 10 <= len(runtime.steps) <= 22
+    assert len(runtime.steps) == 20  # one step per 50 ms period, none skipped or doubled
+
+
+def test_steps_slower_than_the_period_run_back_to_back_without_bursts():
+    runtime = CountingRuntime()
+    clock = FakeClock()
+    slow_step = runtime.step
+
+    def step(actions):
+        clock.now += 0.08  # each step takes 80 ms of a 50 ms period
+        return slow_step(actions)
+
+    runtime.step = step
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock)
+    loop.add("a", PROMPT)
+    run_for(loop, clock, 1.0)
+    assert len(runtime.steps) == 13  # 1 s / 80 ms: as many as fit, no catch-up burst
 
 
 def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq():
