@@ -51,7 +51,6 @@ class SessionStream:
         self._peer_page: str | None = None  # reply channel of the page that owns the peer
         self._channel: str | None = None
         self._inbox: deque[dict[str, Any]] = deque(maxlen=MAX_WAITING)
-        self._arrived: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
 
@@ -103,9 +102,9 @@ class SessionStream:
         # serves channels of its own prefix: every receiver here keeps the default prefix.
         self._channel = await layer.new_channel()
         await layer.group_add(worker_group(self.session_id), self._channel)
-        self._arrived = asyncio.Event()
-        self._tasks = [asyncio.ensure_future(self._receive(layer)),
-                       asyncio.ensure_future(self._serve(layer))]
+        arrived = asyncio.Event()  # set by the receiver whenever the inbox gains a message
+        self._tasks = [asyncio.ensure_future(self._receive(layer, arrived)),
+                       asyncio.ensure_future(self._serve(layer, arrived))]
         logger.info("session %s listening for signalling", self.session_id)
 
     async def _close(self) -> None:
@@ -118,7 +117,7 @@ class SessionStream:
         if self.peer is not None:
             await self.peer.close()
 
-    async def _receive(self, layer) -> None:
+    async def _receive(self, layer, arrived: asyncio.Event) -> None:
         # Receiving runs apart from answering, so offers that arrive during an answer are
         # seen, and only the newest of them is answered.
         while True:
@@ -131,18 +130,18 @@ class SessionStream:
                 await asyncio.sleep(1)
                 continue
             self._inbox.append(message)
-            self._arrived.set()
+            arrived.set()
 
-    async def _serve(self, layer) -> None:
+    async def _serve(self, layer, arrived: asyncio.Event) -> None:
         while True:
-            self._arrived.clear()
+            arrived.clear()
             while self._inbox:
                 message = self._inbox.popleft()
                 try:
                     await self.handle(layer, message, superseded=self._newer_offer_waiting())
                 except Exception:
                     logger.exception("session %s: signalling message failed", self.session_id)
-            await self._arrived.wait()
+            await arrived.wait()
 
     def _newer_offer_waiting(self) -> str | None:
         """The reply channel of the newest waiting offer, if any."""
@@ -231,7 +230,8 @@ async def _finished(task: asyncio.Task) -> None:
     try:
         await task
     except asyncio.CancelledError:
-        if asyncio.current_task().cancelling():
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
             raise
     except Exception:
         logger.exception("signalling task failed")

@@ -119,8 +119,7 @@ def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_
                               "offer_id": i} for i, page in enumerate(pages))
         # Only the answering side runs, on a layer of this test's own: channels_redis binds
         # its locks to the first loop that receives, and each test here has a new loop.
-        stream._arrived = asyncio.Event()
-        serving = asyncio.ensure_future(stream._serve(layer))
+        serving = asyncio.ensure_future(stream._serve(layer, asyncio.Event()))
         try:
             replies = [await asyncio.wait_for(layer.receive(page), 5) for page in pages]
         finally:

@@ -79,6 +79,13 @@ class DeviceLoop:
         self._ready: Future = Future()
         self._thread = threading.Thread(target=self._run, name="device-loop", daemon=True)
 
+    @property
+    def _model(self) -> WorldRuntime:
+        """The runtime; None only until a loop that builds it has started."""
+        if self.runtime is None:
+            raise RuntimeError("the device loop has no runtime yet; start() builds it")
+        return self.runtime
+
     def start(self, timeout: float | None = None) -> None:
         """Start the thread; with `build`, wait until it has built and warmed the runtime."""
         with self._lock:
@@ -95,10 +102,10 @@ class DeviceLoop:
             folder: InputFolder | None = None, encoder: ActionEncoder | None = None,
             sinks: tuple[FrameSink, ...] = ()) -> Feed:
         """Start a session in the runtime; it gets its first frame on the next tick."""
-        width = self.runtime.action_space.dim
+        width = self._model.action_space.dim
 
         def start_session() -> Feed:
-            self.runtime.start(session_id, prompt_frames)
+            self._model.start(session_id, prompt_frames)
             feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
                         folder=folder, encoder=encoder)
             with self._lock:
@@ -113,7 +120,7 @@ class DeviceLoop:
         with self._lock:
             self._feeds.pop(session_id, None)  # no frame reaches its sinks from here on
         try:
-            self._on_loop_thread(lambda: self.runtime.stop(session_id))
+            self._on_loop_thread(lambda: self._model.stop(session_id))
         except Exception:  # the session is over either way; its caller has cleanup to finish
             logger.exception("session %s: the runtime failed to stop it", session_id)
         logger.info("session %s left the device loop", session_id)
@@ -203,7 +210,7 @@ class DeviceLoop:
         # The step runs outside the lock (runner threads ask for feeds meanwhile); sessions
         # cannot start or stop during it, as both run on this thread too.
         try:
-            frames = self.runtime.step(actions)
+            frames = self._model.step(actions)
             generated_at = self._clock()
         except Exception as exc:  # one bad step ends these sessions, not the worker
             logger.exception("runtime step failed for %s", sorted(actions))

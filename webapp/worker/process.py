@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -79,12 +80,20 @@ class WorkerProcess:
         logger.info("worker %s ready on queue %s", self.worker.public_id, self.worker.queue_name)
         return self.worker
 
+    def serving(self) -> tuple[WorldRuntime, DeviceLoop, StreamingLoop]:
+        """What a session runs on: the runtime, the device loop and the streaming loop."""
+        if self.runtime is None or self.loop is None or self.streaming is None:
+            raise RuntimeError("the worker process has not started")
+        return self.runtime, self.loop, self.streaming
+
     def _build_runtime(self) -> WorldRuntime:
-        # Plain strings: the options travel to the model process, which has no Django.
+        # Plain strings and numbers: the options travel to the model process (no Django there).
         checkpoint = self.pool.checkpoint or settings.DEFAULT_CHECKPOINT
-        options = {"checkpoint": str(checkpoint), "device": str(self.pool.device_kind)}
+        options: dict[str, Any] = {"checkpoint": str(checkpoint),
+                                   "device": str(self.pool.device_kind)}
         if self.pool.device_kind == GpuPool.Device.CPU:
             options["threads"] = cpu_threads(settings.WORKER_CPU_THREADS)
+        runtime: WorldRuntime
         if settings.WORKER_MODEL_PROCESS:
             runtime = ProcessRuntime(self.runtime_path, **options)
         else:
@@ -128,6 +137,7 @@ class WorkerProcess:
             connection.close()  # this thread's own connection
 
     def _beat_once(self) -> bool:
+        assert self.worker is not None  # the heartbeat starts after registering
         if not self.model_is_healthy() and not self.shutting_down.is_set():
             # Every session here would fail from now on: stop offering the slots; players get
             # the worker-shutdown treatment (told at once, front of the queue).

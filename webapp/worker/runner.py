@@ -27,6 +27,7 @@ from webapp.play.models import PlaySession
 from webapp.play.services import end_session
 
 if TYPE_CHECKING:
+    from webapp.worker.device_loop import DeviceLoop
     from webapp.worker.process import WorkerProcess
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,13 @@ INPUT_RECORD_STEP = timedelta(seconds=1)
 def claim(session_id: str, process: WorkerProcess) -> PlaySession | None:
     """Move STARTING -> RUNNING on this worker; None when the task is stale or redelivered."""
     now = timezone.now()
+    worker = process.worker
     session = PlaySession.objects.filter(public_id=session_id).select_related("pool").first()
-    if session is None or session.worker_id != process.worker.pk:
+    if session is None or worker is None or session.worker_id != worker.pk:
         logger.warning("session %s is not on this worker; ignoring the task", session_id)
         return None
     claimed = PlaySession.objects.filter(
-        pk=session.pk, state=PlaySession.State.STARTING, worker=process.worker
+        pk=session.pk, state=PlaySession.State.STARTING, worker=worker
     ).update(
         state=PlaySession.State.RUNNING, started_at=now, last_input_at=now,
         deadline=now + timedelta(seconds=session.allowed_seconds),
@@ -70,11 +72,11 @@ def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0) 
     had no working peer connection (SessionStream.peer_gone_for)."""
     if session.deadline and now >= session.deadline:
         return PlaySession.EndReason.TIME_UP
-    idle_for = (now - (session.last_input_at or session.started_at)).total_seconds()
+    idle_for = (now - (session.last_input_at or session.started_at or now)).total_seconds()
     if idle_for >= session.pool.idle_seconds:
         return PlaySession.EndReason.IDLE
     if session.client_connections == 0:
-        gone_since = session.disconnected_at or session.started_at
+        gone_since = session.disconnected_at or session.started_at or now
         if (now - gone_since).total_seconds() >= session.pool.disconnect_grace_seconds:
             return PlaySession.EndReason.DISCONNECTED
     if peer_gone_for >= session.pool.disconnect_grace_seconds:
@@ -88,38 +90,38 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     session = claim(session_id, process)
     if session is None:
         return None
-    runtime = process.runtime
+    runtime, loop, streaming = process.serving()
     encoder = ActionEncoder(runtime.action_space, runtime.key_repeat)
     stream = SessionStream(
-        process.streaming, session_id, runtime.action_space.bindings(), codec=session.pool.codec,
+        streaming, session_id, runtime.action_space.bindings(), codec=session.pool.codec,
         scale=video_scale(runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
     )
     try:
         stream.open()
-        process.loop.add(session_id, prompt_frames(session), folder=stream.folder,
-                         encoder=encoder, sinks=(stream.on_frame,))
+        loop.add(session_id, prompt_frames(session), folder=stream.folder, encoder=encoder,
+                 sinks=(stream.on_frame,))
     except Exception:
         logger.exception("session %s could not start", session_id)
         stream.close()
-        process.loop.remove(session_id)
+        loop.remove(session_id)
         end_session(session, PlaySession.EndReason.ERROR)
         return PlaySession.EndReason.ERROR
     # The page offers once it sees "running", and by now the worker listens for that offer.
     notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
-        return _supervise(session, process, stream)
+        return _supervise(session, process, loop, stream)
     except Exception:
         logger.exception("session %s: supervising failed", session_id)
         return _end_with_error(session)
     finally:
         stream.close()
-        process.loop.remove(session_id)
+        loop.remove(session_id)
         close_old_connections()
 
 
-def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStream) -> str | None:
+def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
+               stream: SessionStream) -> str | None:
     warned = False
-    feed_of = process.loop.feed
     while True:
         if process.shutting_down.wait(CHECK_SECONDS):
             end_session(session, PlaySession.EndReason.WORKER_SHUTDOWN)
@@ -129,14 +131,14 @@ def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStre
         if not session.is_live:
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
-        feed = feed_of(str(session.public_id))
-        broken = feed is None or feed.error or not process.loop.is_alive()
+        feed = loop.feed(str(session.public_id))
+        broken = feed is None or feed.error or not loop.is_alive()
         reason = (PlaySession.EndReason.ERROR if broken
                   else end_reason(session, now, stream.peer_gone_for()))
         if reason:
             end_session(session, reason)
             return reason
-        idle_for = (now - session.last_input_at).total_seconds()
+        idle_for = (now - (session.last_input_at or now)).total_seconds()
         idle_left = session.pool.idle_seconds - idle_for
         if idle_left <= session.pool.idle_warning_seconds and not warned:
             warned = True
