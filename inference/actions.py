@@ -12,9 +12,9 @@ the play cadence, the key-repeat gate (inference/cadence.py).
 Action vectors that come from code (benchmarks, evaluation) are checked by `check_vector`:
 ActionInputError (a ValueError) says why one is refused.
 
-The Oasis camera (spec section 4): degrees per frame are clamped to +-20, quantised to 0.5 degree
-bins (bin 40 = still) and fed as (bin - 40) / 40. Dim 15 is pitch (positive = look down, from
-mouse dy) and dim 16 is yaw (positive = look right, from mouse dx).
+The Oasis camera (docs/oasis-model.md §4): degrees per frame are clamped to +-20, quantised to
+0.5 degree bins (bin 40 = still) and fed as (bin - 40) / 40. Dim 15 is pitch (positive = look
+down, from mouse dy) and dim 16 is yaw (positive = look right, from mouse dx).
 """
 
 from __future__ import annotations

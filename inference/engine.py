@@ -81,7 +81,7 @@ class Engine:
         self.dit = dit.to(self.device, self.dtype).eval()
         # The decoder runs in float32 as in generate.py; it is a small share of the frame time.
         self.autoencoder = autoencoder.to(self.device, torch.float32).eval()
-        # channels_last roughly halves a small conv decoder's time on CPU (notes, table b).
+        # channels_last roughly halves a small conv decoder's time on CPU (docs/cpu-budget.md).
         self._channels_last = isinstance(autoencoder, ConvAutoencoder)
         if self._channels_last:
             self.autoencoder = self.autoencoder.to(memory_format=torch.channels_last)
