@@ -67,13 +67,16 @@ def prompt_frames(session: PlaySession) -> np.ndarray:
     return np.stack(images)
 
 
-def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0) -> str | None:
-    """Which limit, if any, ends the session at `now`; `peer_gone_for`: seconds the player has
-    had no working peer connection (SessionStream.peer_gone_for)."""
+def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0,
+               last_input: datetime | None = None) -> str | None:
+    """Which limit, if any, ends the session at `now`.
+
+    `peer_gone_for`: seconds the player has had no working peer (SessionStream.peer_gone_for);
+    `last_input`: the newest input seen on the data channel, newer than the recorded one.
+    """
     if session.deadline and now >= session.deadline:
         return PlaySession.EndReason.TIME_UP
-    idle_for = (now - (session.last_input_at or session.started_at or now)).total_seconds()
-    if idle_for >= session.pool.idle_seconds:
+    if idle_seconds(session, now, last_input) >= session.pool.idle_seconds:
         return PlaySession.EndReason.IDLE
     if session.client_connections == 0:
         gone_since = session.disconnected_at or session.started_at or now
@@ -119,6 +122,12 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
         close_old_connections()
 
 
+def idle_seconds(session: PlaySession, now: datetime, last_input: datetime | None = None) -> float:
+    """Seconds since the player last did something (or since the session started)."""
+    seen = [t for t in (last_input, session.last_input_at, session.started_at) if t is not None]
+    return (now - max(seen)).total_seconds() if seen else 0.0
+
+
 def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
                stream: SessionStream) -> str | None:
     warned = False
@@ -131,15 +140,15 @@ def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
         if not session.is_live:
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
+        last_input = _channel_input_at(stream)  # this process saw it: no database round trip
         feed = loop.feed(str(session.public_id))
         broken = feed is None or feed.error or not loop.is_alive()
         reason = (PlaySession.EndReason.ERROR if broken
-                  else end_reason(session, now, stream.peer_gone_for()))
+                  else end_reason(session, now, stream.peer_gone_for(), last_input))
         if reason:
             end_session(session, reason)
             return reason
-        idle_for = (now - (session.last_input_at or now)).total_seconds()
-        idle_left = session.pool.idle_seconds - idle_for
+        idle_left = session.pool.idle_seconds - idle_seconds(session, now, last_input)
         if idle_left <= session.pool.idle_warning_seconds and not warned:
             warned = True
             notify.send_now(notify.session_group(session.public_id),
@@ -158,12 +167,20 @@ def _end_with_error(session: PlaySession) -> str:
     return PlaySession.EndReason.ERROR
 
 
-def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
-    """Input now arrives on the data channel; the idle limit reads it from the database."""
+def _channel_input_at(stream: SessionStream) -> datetime | None:
+    """When the data channel last carried input that did something."""
     active = stream.folder.last_activity
-    if active is None:
+    return None if active is None else datetime.fromtimestamp(active, tz=UTC)
+
+
+def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
+    """Keep the data channel's activity on the session row (for operators), once a second.
+
+    The idle limit itself reads the activity straight from the stream (`_channel_input_at`).
+    """
+    at = _channel_input_at(stream)
+    if at is None:
         return
-    at = datetime.fromtimestamp(active, tz=UTC)
     if session.last_input_at is None or at - session.last_input_at >= INPUT_RECORD_STEP:
         PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(
             last_input_at=at)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from webapp.fleet.models import GpuPool
 from webapp.play.models import PlaySession
-from webapp.worker.runner import end_reason
+from webapp.worker.runner import end_reason, idle_seconds
 
 STARTED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 Reason = PlaySession.EndReason
@@ -43,6 +43,13 @@ def test_input_keeps_the_session_alive_until_time_is_up():
         session.last_input_at = at(second)
         assert end_reason(session, at(second + 0.5)) is None
     assert end_reason(session, at(4)) == Reason.TIME_UP
+
+
+def test_input_seen_on_the_data_channel_counts_before_it_is_recorded():
+    session = running(idle_seconds=2)
+    assert end_reason(session, at(2.5), last_input=at(1)) is None
+    assert end_reason(session, at(3), last_input=at(1)) == Reason.IDLE
+    assert idle_seconds(session, at(3), last_input=None) == 3.0
 
 
 def test_a_player_gone_beyond_the_grace_period_ends_the_session():
