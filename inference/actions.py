@@ -155,12 +155,12 @@ class ActionSpace:
             slot = self.fields[self.index(self.wheel_cycles[state.hotbar])]
             if isinstance(slot, Button) and slot.keys:
                 keys.add(slot.keys[0])  # scrolling is a press of the slot's key this frame
-        held = frozenset(keys)
+        down = frozenset(keys)
         vec = torch.zeros(self.dim)
         for i, f in enumerate(self.fields):
             if isinstance(f, CameraAxis):
                 vec[i] = f.value(inp.dx if f.source == "dx" else inp.dy)
-            elif f.held(held, inp.buttons):
+            elif f.held(down, inp.buttons):
                 vec[i] = 1.0
                 if f.name in self.wheel_cycles:
                     state.hotbar = self.wheel_cycles.index(f.name)
