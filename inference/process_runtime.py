@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .runtime import WorldRuntime, load_runtime
+from .runtime import load_runtime
 
 if TYPE_CHECKING:
     from .actions import ActionSpace
+    from .runtime import WorldRuntime
 
 logger = logging.getLogger(__name__)
 
