@@ -32,7 +32,7 @@ from inference.sampler import rollout
 
 logger = logging.getLogger(__name__)
 
-SPEC_CACHED_RATIO = 29.1  # spec section 5: 37.78 TF / 1.299 TF per frame at 608M
+SPEC_CACHED_RATIO = 29.1  # docs/oasis-model.md §5: 37.78 TF / 1.299 TF per frame at 608M
 SPEC_EXACT_SLIDE_RATIO = 7.8
 
 

@@ -25,7 +25,7 @@ from inference.models import build_autoencoder, build_dit, randomize_
 
 logger = logging.getLogger(__name__)
 
-SPEC_T1_FORWARD_S = 3.44  # spec section 5, fp32 DiT forward at T=1 on this machine kind
+SPEC_T1_FORWARD_S = 3.44  # docs/oasis-model.md §5, fp32 DiT forward at T=1 on this machine kind
 
 
 def build(steps: int, dtype: str) -> tuple[Engine, float]:
@@ -73,7 +73,7 @@ def main() -> None:
                  "s/frame at 10 steps (extrapolated)", "cache MiB/session (allocated)",
                  "cache MiB/session (31 context frames)", "cache MiB per frame", "join s",
                  "build s", "peak RSS GiB", "finite latents"], rows)
-    print(f"\nspec section 5 measured a fp32 T=1 forward at {SPEC_T1_FORWARD_S} s on this "
+    print(f"\ndocs/oasis-model.md §5 measured a fp32 T=1 forward at {SPEC_T1_FORWARD_S} s on this "
           "machine kind; the cached pass also attends over the cached frames (here 1-2).")
 
 

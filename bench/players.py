@@ -9,6 +9,8 @@ the first presented video frame that reflects it (see frontend/static/js/play-st
 
 Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--checkpoint FILE] [--wipe]
 (`--checkpoint models/crafter-small.safetensors` plays the default model in the Coast scene.)
+With the placeholder model each player must decode at least PLACEHOLDER_MIN_FPS; the script
+exits with status 1 when one does not (the end-to-end tests only check that frames flow).
 Uses its own data directory (var/bench-players: SQLite and the embedded Redis) unless
 DATABASE_URL / REDIS_URL are set. Each run deletes every session, ticket, worker, world and pool
 in its database: any database but its own SQLite file needs --wipe to say that is meant.
@@ -54,6 +56,8 @@ from webapp.worlds.scenes import install, recorded_scenes  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 TAP_MS = 250
+# Decoded fps per player the placeholder (at 20 fps) must reach, by number of players.
+PLACEHOLDER_MIN_FPS = {1: 18.0, 2: 15.0}
 
 
 class NotTheBenchDatabase(SystemExit):
@@ -228,6 +232,7 @@ def main() -> None:
     print("| players | decoded fps per player | key-to-photon p50 | p95 | samples |"
           " worker CPU |")
     print("|---|---|---|---|---|---|")
+    below = []
     for count in args.players:
         result = measure(count, args.seconds, args.wipe, checkpoint)
         p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
@@ -238,6 +243,11 @@ def main() -> None:
         p95_text = f"{max(p95):.0f} ms" if p95 else "n/a"
         print(f"| {count} | {fps} | {p50_text} | {p95_text} | {samples} |"
               f" {100 * result['cpu']:.0f}% of a core |", flush=True)
+        floor = None if checkpoint else PLACEHOLDER_MIN_FPS.get(count)
+        if floor is not None and min(result["fps"]) < floor:
+            below.append(f"{count} player(s): {min(result['fps']):.1f} < {floor:.0f} fps")
+    if below:
+        sys.exit("below the placeholder's frame-rate floor: " + "; ".join(below))
 
 
 if __name__ == "__main__":

@@ -1,37 +1,36 @@
-"""Typed action spaces and the mapping from browser input to a model's action vector.
+"""Typed action spaces, and the one place browser input becomes a model's action vector.
 
-Browser input is one message per frame:
-    {"keys": ["KeyW", ...], "mouse": {"dx": 3.0, "dy": -1.5}, "buttons": [0], "wheel": -1}
+The input of one frame is what the data-channel protocol (streaming/protocol.py) validated and
+folded: the keys and mouse buttons held now, and pointer and wheel movement since the previous
+frame. Nothing here validates it again. Per session, an `ActionEncoder` turns it into the vector
+the model takes: it owns the session's input memory (the hotbar slot) and, for models recorded at
+the play cadence, the key-repeat gate (inference/cadence.py).
 - keys: KeyboardEvent.code of every key held now; unknown codes are ignored;
-- mouse: pointer movement in CSS pixels since the previous frame;
+- dx, dy: pointer movement in CSS pixels since the previous frame;
 - buttons: MouseEvent.button of every mouse button held (0 left, 1 middle, 2 right, 3-4 extra);
 - wheel: scroll since the previous frame; only its sign counts (one notch per frame).
-Every field is optional. Malformed input raises ActionInputError (a ValueError) with the reason;
-out-of-range magnitudes are clamped. Nothing here raises anything else, so a bad message can cost
-a player one frame's input but never a step of the engine.
+Action vectors that come from code (benchmarks, evaluation) are checked by `check_vector`:
+ActionInputError (a ValueError) says why one is refused.
 
-The Oasis camera (spec section 4): degrees per frame are clamped to +-20, quantised to 0.5 degree
-bins (bin 40 = still) and fed as (bin - 40) / 40. Dim 15 is pitch (positive = look down, from
-mouse dy) and dim 16 is yaw (positive = look right, from mouse dx).
+The Oasis camera (docs/oasis-model.md §4): degrees per frame are clamped to +-20, quantised to
+0.5 degree bins (bin 40 = still) and fed as (bin - 40) / 40. Dim 15 is pitch (positive = look
+down, from mouse dy) and dim 16 is yaw (positive = look right, from mouse dx).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
-logger = logging.getLogger(__name__)
+from .cadence import KeyRepeat, held_index
 
-MAX_KEYS = 32
-MAX_KEY_CODE_LEN = 32
-MOUSE_BUTTONS = range(5)
-KNOWN_FIELDS = frozenset({"keys", "mouse", "buttons", "wheel"})
+logger = logging.getLogger(__name__)
 
 
 class ActionInputError(ValueError):
@@ -75,59 +74,30 @@ class InputState:
     hotbar: int = 0
 
 
+class HeldInput(Protocol):
+    """One frame of validated browser input (streaming.protocol.FoldedInput is one)."""
+
+    @property
+    def keys(self) -> frozenset[str]: ...
+    @property
+    def dx(self) -> float: ...
+    @property
+    def dy(self) -> float: ...
+    @property
+    def buttons(self) -> frozenset[int]: ...
+    @property
+    def wheel(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class BrowserInput:
-    """One frame of validated browser input."""
+    """A HeldInput built in code (tests, benchmarks); the worker passes its folded input."""
 
     keys: frozenset[str] = frozenset()
     dx: float = 0.0
     dy: float = 0.0
     buttons: frozenset[int] = frozenset()
-    wheel: int = 0  # -1, 0 or +1
-
-
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ActionInputError(f"{what} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ActionInputError(f"{what} must be finite, got {value!r}")
-    return float(value)
-
-
-def _sequence(value: Any, what: str) -> Sequence:
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise ActionInputError(f"{what} must be a list, got {type(value).__name__}")
-    if len(value) > MAX_KEYS:
-        raise ActionInputError(f"{what} lists {len(value)} entries; at most {MAX_KEYS}")
-    return value
-
-
-def parse_browser_input(raw: Any) -> BrowserInput:
-    """Validate one browser message (schema in the module docstring)."""
-    if not isinstance(raw, Mapping):
-        raise ActionInputError(f"input must be an object, got {type(raw).__name__}")
-    unknown = set(raw) - KNOWN_FIELDS
-    if unknown:
-        raise ActionInputError(f"unknown input field(s) {sorted(map(str, unknown))}")
-    keys = _sequence(raw.get("keys", ()), "keys")
-    for key in keys:
-        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CODE_LEN:
-            raise ActionInputError(f"keys must be short KeyboardEvent.code strings, got {key!r}")
-    mouse = raw.get("mouse", {})
-    if not isinstance(mouse, Mapping) or set(mouse) - {"dx", "dy"}:
-        raise ActionInputError("mouse must be an object with only dx and dy")
-    buttons = _sequence(raw.get("buttons", ()), "buttons")
-    for button in buttons:
-        if isinstance(button, bool) or not isinstance(button, int) or button not in MOUSE_BUTTONS:
-            raise ActionInputError(f"buttons must be integers 0..4, got {button!r}")
-    wheel = _number(raw.get("wheel", 0), "wheel")
-    return BrowserInput(
-        keys=frozenset(keys),
-        dx=_number(mouse.get("dx", 0), "mouse.dx"),
-        dy=_number(mouse.get("dy", 0), "mouse.dy"),
-        buttons=frozenset(buttons),
-        wheel=(wheel > 0) - (wheel < 0),
-    )
+    wheel: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -156,36 +126,47 @@ class ActionSpace:
                 return i
         raise KeyError(f"{self.name} has no action {name!r}")
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The actions in vector order."""
+        return tuple(f.name for f in self.fields)
+
     def zeros(self) -> Tensor:
         """The no-op vector."""
+        return self.one_hot(0) if self.kind == "one_hot" else torch.zeros(self.dim)
+
+    def one_hot(self, index: int) -> Tensor:
+        """The vector with only entry `index` set."""
         vec = torch.zeros(self.dim)
-        if self.kind == "one_hot":
-            vec[0] = 1.0
+        vec[index] = 1.0
         return vec
 
-    def encode(self, raw: Any, state: InputState | None = None) -> Tensor:
-        """Browser message -> float32 action vector (dim,); raises ActionInputError."""
-        inp = raw if isinstance(raw, BrowserInput) else parse_browser_input(raw)
+    def encode(self, inp: HeldInput, state: InputState | None = None,
+               gate: Callable[[int], int] | None = None) -> Tensor:
+        """One frame's input -> float32 action vector (dim,).
+
+        For a one_hot space `gate` (a KeyRepeat) turns the held action into this frame's.
+        """
         state = state if state is not None else InputState()
         keys = set(inp.keys)
-        if self.wheel_cycles and inp.wheel:
-            state.hotbar = (state.hotbar + inp.wheel) % len(self.wheel_cycles)
+        wheel = (inp.wheel > 0) - (inp.wheel < 0)  # one notch per frame, whatever the scroll
+        if self.wheel_cycles and wheel:
+            state.hotbar = (state.hotbar + wheel) % len(self.wheel_cycles)
             slot = self.fields[self.index(self.wheel_cycles[state.hotbar])]
             if isinstance(slot, Button) and slot.keys:
                 keys.add(slot.keys[0])  # scrolling is a press of the slot's key this frame
-        held = frozenset(keys)
+        down = frozenset(keys)
         vec = torch.zeros(self.dim)
         for i, f in enumerate(self.fields):
             if isinstance(f, CameraAxis):
                 vec[i] = f.value(inp.dx if f.source == "dx" else inp.dy)
-            elif f.held(held, inp.buttons):
+            elif f.held(down, inp.buttons):
                 vec[i] = 1.0
                 if f.name in self.wheel_cycles:
                     state.hotbar = self.wheel_cycles.index(f.name)
         if self.kind == "one_hot":
-            pressed = vec.nonzero().flatten().tolist()  # indices of held buttons
-            vec.zero_()
-            vec[pressed[-1] if pressed else 0] = 1.0
+            held = held_index(vec)  # the last pressed in the layout, none -> no-op
+            return self.one_hot(gate(held) if gate is not None else held)
         return vec
 
     def check_vector(self, vec: Any) -> Tensor:
@@ -198,9 +179,25 @@ class ActionSpace:
             raise ActionInputError(f"{self.name} needs a vector of {self.dim}, "
                                    f"got {tuple(t.shape)}")
         if not torch.isfinite(t).all():
-            raise ActionInputError("action vector holds NaN or infinity")
+            raise ActionInputError("action vector must be finite; it holds NaN or infinity")
         lows = torch.tensor([-1.0 if isinstance(f, CameraAxis) else 0.0 for f in self.fields])
         return torch.maximum(torch.minimum(t, torch.ones(self.dim)), lows)
+
+    def bindings(self) -> list[dict[str, Any]]:
+        """[{"action": name, "codes": [...]}] in vector order, for the play page's key list.
+
+        Codes are KeyboardEvent.code values, "Mouse0".."Mouse4" for mouse buttons and
+        "MouseMoveX" / "MouseMoveY" for a camera axis; actions bound to nothing are left out.
+        """
+        rows = []
+        for f in self.fields:
+            if isinstance(f, CameraAxis):  # a camera axis follows the mouse
+                codes = [f"MouseMove{f.source[-1].upper()}"]
+            else:
+                codes = [*f.keys, *(f"Mouse{b}" for b in f.mouse_buttons)]
+            if codes:
+                rows.append({"action": f.name, "codes": codes})
+        return rows
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored inside checkpoints."""
@@ -262,6 +259,25 @@ def _crafter_17() -> ActionSpace:
         Button("make_iron_sword", ("Digit6",)),
     )
     return ActionSpace("crafter-17", "one_hot", fields)
+
+
+class ActionEncoder:
+    """One session's input encoder: the action space, its input memory and key-repeat gate.
+
+    `key_repeat` > 1 (one_hot spaces only) fires a held key on the frame it is pressed and then
+    every `key_repeat` frames, no-op between: the play cadence a model was recorded at.
+    """
+
+    def __init__(self, space: ActionSpace, key_repeat: int = 1):
+        if key_repeat > 1 and space.kind != "one_hot":
+            raise ValueError(f"key repeat needs a one_hot action space, not {space.kind}")
+        self.space = space
+        self.state = InputState()
+        self._gate = KeyRepeat(key_repeat) if key_repeat > 1 else None
+
+    def encode(self, inp: HeldInput) -> np.ndarray:
+        """float32 (A,) action for this frame, A = space.dim."""
+        return self.space.encode(inp, self.state, self._gate).numpy()
 
 
 ACTION_SPACES: dict[str, ActionSpace] = {s.name: s for s in (_oasis_25(), _crafter_17())}

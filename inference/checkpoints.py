@@ -1,7 +1,7 @@
 """Checkpoint I/O: the released Oasis files and Reverie's own self-describing format.
 
-Released layout (spec section 3): oasis500m.safetensors holds 302 tensors: the DiT state_dict
-with the shared rotary tables de-duplicated to blocks.0.s_attn.rotary_emb.freqs and
+Released layout (docs/oasis-model.md §3): oasis500m.safetensors holds 302 tensors: the DiT
+state_dict with the shared rotary tables de-duplicated to blocks.0.s_attn.rotary_emb.freqs and
 blocks.0.t_attn.rotary_emb.freqs; vit-l-20.safetensors holds the VAE's 228. Loading is strict:
 a missing, unexpected or mis-shaped tensor, a truncated file or a file that is not safetensors
 raises CheckpointError naming the file and the first offending key. Nothing is ever half-loaded:
@@ -153,7 +153,7 @@ def load_strict(module: nn.Module, tensors: dict[str, Tensor], path, prefix: str
 
 
 def _check_rotary(dit: DiT, sources: dict[str, Tensor], path, prefix: str) -> None:
-    """The stored rotary tables must equal their analytic values (spec section 3)."""
+    """The stored rotary tables must equal their analytic values (docs/oasis-model.md §3)."""
     head_dim = dit.blocks[0].s_attn.to_out.in_features // dit.blocks[0].s_attn.heads
     for key, analytic in (
         ("blocks.0.s_attn.rotary_emb.freqs", spatial_rotary_freqs(head_dim)),

@@ -66,7 +66,7 @@ class ConvAutoencoderConfig:
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """The Oasis sampling procedure (spec section 4); defaults are generate.py's."""
+    """The Oasis sampling procedure (docs/oasis-model.md §4); defaults are generate.py's."""
 
     ddim_steps: int = 10
     max_noise_level: int = 1000
@@ -153,7 +153,7 @@ class EngineOptions:
 
 
 PRESETS: dict[str, WorldConfig] = {
-    # The public checkpoint (oasis500m.safetensors + vit-l-20.safetensors), spec sections 1-2.
+    # The public checkpoint (oasis500m.safetensors + vit-l-20.safetensors): docs/oasis-model.md.
     "oasis-500m": WorldConfig(
         name="oasis-500m",
         dit=DiTConfig(),
@@ -162,7 +162,7 @@ PRESETS: dict[str, WorldConfig] = {
         sampling=SamplingConfig(ddim_steps=10, window_mode="exact", fps=20),
         action_space="oasis-25",
     ),
-    # CPU default (shared/notes/cpu-world-model.md): 64x64 frames, conv AE f=4 -> 16x16x4 latent,
+    # CPU default (docs/cpu-budget.md): 64x64 frames, conv AE f=4 -> 16x16x4 latent,
     # patch 2 -> 64 tokens/frame, d=192. The note's "depth 6" counts 3 spatial + 3 temporal
     # blocks; an Oasis block holds one of each, so depth=3 here (4.2 M parameters).
     "small": WorldConfig(
@@ -175,13 +175,13 @@ PRESETS: dict[str, WorldConfig] = {
             image_height=64, image_width=64, latent_channels=4, channels=(32, 64, 128)
         ),
         scaling_factor=1.0,
-        # 20 fps with a key repeat of 4 frames (training/cadence.py): 5 Crafter moves a second.
+        # 20 fps with a key repeat of 4 frames (inference/cadence.py): 5 Crafter moves a second.
         # 3 DDIM steps: the trained model scores the same as with 4 (evaluate.py, DiT step
         # 12,879) and only 3 keep 20 fps in a browser that shares the two cores.
         sampling=SamplingConfig(ddim_steps=3, window_mode="rolling", fps=20),
         action_space="crafter-17",
     ),
-    # Tests: the geometry of shared/fixtures/oasis-tiny (reference classes at a tiny size).
+    # Tests: the geometry of tests/fixtures/oasis-tiny (reference classes at a tiny size).
     "tiny": WorldConfig(
         name="tiny",
         dit=DiTConfig(

@@ -32,7 +32,7 @@ import copy
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .actions import ActionInputError, ActionSpace, InputState, get_action_space
+from .actions import ActionInputError, ActionSpace, get_action_space
 from .checkpoints import load_checkpoint, load_oasis_release
 from .config import EngineOptions, WorldConfig, get_preset
 from .models import Autoencoder, ConvAutoencoder, DiT, build_autoencoder, build_dit, randomize_
@@ -56,7 +56,6 @@ class _Session:
     generator: torch.Generator
     latents: deque  # finished latents (C, H, W), float32, at most max_frames - 1
     actions: deque  # their action vectors (A,)
-    input_state: InputState = field(default_factory=InputState)
     length: int = 0  # context frames whose K/V sit in cache slots 0..length-1 (all but the last)
     stale: bool = True  # cache must be rebuilt from latents before the next step
     frames: int = 0  # frames generated so far
@@ -82,7 +81,7 @@ class Engine:
         self.dit = dit.to(self.device, self.dtype).eval()
         # The decoder runs in float32 as in generate.py; it is a small share of the frame time.
         self.autoencoder = autoencoder.to(self.device, torch.float32).eval()
-        # channels_last roughly halves a small conv decoder's time on CPU (notes, table b).
+        # channels_last roughly halves a small conv decoder's time on CPU (docs/cpu-budget.md).
         self._channels_last = isinstance(autoencoder, ConvAutoencoder)
         if self._channels_last:
             self.autoencoder = self.autoencoder.to(memory_format=torch.channels_last)
@@ -282,9 +281,10 @@ class Engine:
              sessions: Iterable[str] | None = None) -> dict[str, np.ndarray]:
         """Advance sessions one frame (default: every live one); {session id: uint8 (H,W,3)}.
 
-        actions maps session ids to an action vector (A,) or a browser message (see
-        actions.py); a missing entry means no input. Malformed input is replaced by the no-op
-        action and recorded in self.rejections with its reason: it never fails the step.
+        actions maps session ids to an action vector (A,) (a worker's come from
+        actions.ActionEncoder); a missing entry means no input. A malformed vector is replaced
+        by the no-op action and recorded in self.rejections with its reason: it never fails the
+        step.
         """
         ids, latents = self._advance(actions or {}, sessions)
         if not ids:
@@ -315,8 +315,6 @@ class Engine:
             try:
                 if raw is None:
                     vec = self.action_space.zeros()
-                elif isinstance(raw, Mapping):
-                    vec = self.action_space.encode(raw, self._sessions[sid].input_state)
                 else:
                     vec = self.action_space.check_vector(raw)
             except ActionInputError as exc:

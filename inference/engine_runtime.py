@@ -1,67 +1,40 @@
 """The WorldRuntime seam over the KV-cached Engine: what a worker serves a trained model with.
 
     runtime = EngineRuntime(checkpoint="models/crafter-small.safetensors", device="cpu")
-    runtime.warm(); runtime.start(sid, prompt_frames); runtime.step({sid: held_vector})
+    runtime.warm(); runtime.start(sid, prompt_frames); runtime.step({sid: action_vector})
 
-The worker sends, per frame, the vector of keys held now. For one-hot models (Crafter) each
-session's KeyRepeat gate turns that into the teacher action of this frame at the play cadence
-the model was recorded with (training/cadence.py): a new key fires at once, a held one every
-`key_repeat` frames, no-op between. Multi-binary models (Oasis) get the vector unchanged.
+The worker sends, per frame, each session's action vector as its ActionEncoder made it
+(inference/actions.py), and the engine gets it unchanged. `key_repeat` tells that encoder the
+play cadence a one-hot model (Crafter) was recorded at (cadence.py): a new key fires at once, a
+held one every `key_repeat` frames, no-op between. Multi-binary models (Oasis) have none (1).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from .cadence import PERIOD
 from .checkpoints import CheckpointError
+from .dtypes import choose_dtype
 from .engine import Engine
-from .training.cadence import PERIOD, KeyRepeat, held_index
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "crafter-small.safetensors"
-
-
-def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """True when the CPU flags list avx512_bf16 or AMX-BF16 (bf16 matmuls in hardware)."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return False
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags.update(line.split(":", 1)[1].split())
-            break  # every core lists the same flags
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
-
-
-def choose_dtype(device: str, dtype: str | None = None, cpuinfo: str = "/proc/cpuinfo") -> str:
-    """The explicit dtype, else bfloat16 on CUDA or a bf16-capable CPU, else float32."""
-    if dtype and dtype != "auto":
-        if dtype not in ("float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be float32, bfloat16, float16 or auto, not {dtype!r}")
-        return dtype
-    if device.startswith("cuda") or cpu_has_bf16(cpuinfo):
-        return "bfloat16"
-    return "float32"  # emulated bf16 is slower than fp32 on CPUs without the instructions
-
 
 class EngineRuntime:
-    """Serves a Reverie checkpoint through the Engine; one KeyRepeat gate per session."""
+    """Serves a Reverie checkpoint through the Engine, one cache row per session."""
 
     def __init__(self, checkpoint: str = "", device: str = "cpu", dtype: str | None = None,
                  threads: int | None = None, key_repeat: int = PERIOD, seed: int | None = None,
                  sampling: Mapping[str, Any] | None = None, **options: Any):
-        path = Path(checkpoint or os.environ.get("REVERIE_CHECKPOINT", "") or DEFAULT_CHECKPOINT)
+        if not checkpoint:
+            raise ValueError("EngineRuntime needs a checkpoint: the pool's, or DEFAULT_CHECKPOINT")
+        path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"world-model checkpoint {path} does not exist; train one "
                                     "(inference/training/README.md) or set the pool's checkpoint")
@@ -80,12 +53,11 @@ class EngineRuntime:
         self.checkpoint = path
         self.frame_size = self.engine.frame_size
         self.action_names = self.engine.action_names
-        # The streaming side maps browser input through this (streaming/controls.py).
+        # Each session's ActionEncoder encodes browser input with these two.
         self.action_space = self.engine.action_space
-        self.key_repeat = key_repeat
+        self.key_repeat = key_repeat if self.action_space.kind == "one_hot" else 1
         self.seed = seed
-        self._one_hot = self.engine.action_space.kind == "one_hot"
-        self._gates: dict[str, KeyRepeat] = {}
+        self._live: set[str] = set()
         logger.info("serving %s on %s in %s (key repeat %d)", path, device, self.dtype,
                     key_repeat)
 
@@ -109,32 +81,31 @@ class EngineRuntime:
         # The prompt frames stand for "nothing pressed": the space's no-op, as in training.
         prompt_actions = space.zeros().repeat(len(frames[-(self.engine.window - 1):]), 1)
         if seed is None and self.seed is not None:
-            seed = self.seed + len(self._gates)
+            seed = self.seed + len(self._live)
         self.engine.add_session(session_id, prompt_frames=frames[-(self.engine.window - 1):],
                                 prompt_actions=prompt_actions, seed=seed)
-        self._gates[session_id] = KeyRepeat(self.key_repeat)
+        self._live.add(session_id)
 
     def step(self, actions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Advance the listed live sessions one frame; unknown ids are skipped."""
-        live = {sid: a for sid, a in actions.items() if sid in self._gates}
+        live = {sid: a for sid, a in actions.items() if sid in self._live}
         if len(live) != len(actions):
             logger.warning("step for sessions that are not live: %s",
                            sorted(set(actions) - set(live)))
         if not live:
             return {}
-        vectors = {sid: self._gate(sid, a) for sid, a in live.items()}
-        return self.engine.step(vectors, sessions=list(live))
-
-    def _gate(self, session_id: str, held: np.ndarray) -> torch.Tensor:
-        vec = np.asarray(held, dtype=np.float32).reshape(-1)
-        if not self._one_hot:
-            return torch.from_numpy(vec.copy())
-        action = self._gates[session_id](held_index(vec))
-        out = torch.zeros(len(self.action_names))
-        out[action] = 1.0
-        return out
+        return self.engine.step(live, sessions=list(live))
 
     def stop(self, session_id: str) -> None:
         """Forget a session; unknown ids are ignored."""
-        self._gates.pop(session_id, None)
+        self._live.discard(session_id)
         self.engine.remove_session(session_id)
+
+    def is_alive(self) -> bool:
+        """In this process the engine lives as long as its caller."""
+        return True
+
+    def close(self) -> None:
+        """Stop every session; the weights go with the last reference to the runtime."""
+        for session_id in list(self._live):
+            self.stop(session_id)

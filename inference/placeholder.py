@@ -12,24 +12,26 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .actions import ActionSpace, Button
+
 logger = logging.getLogger(__name__)
 
-# Action vector layout of the placeholder: four movement keys and one "do" button.
-ACTION_NAMES = ("forward", "back", "left", "right", "attack")
-# Browser controls per action (KeyboardEvent.code, or MouseN for mouse button N); the play page
-# lists them, and streaming.controls turns held ones into the action vector.
-KEY_BINDINGS = {
-    "forward": ("KeyW", "ArrowUp"), "back": ("KeyS", "ArrowDown"),
-    "left": ("KeyA", "ArrowLeft"), "right": ("KeyD", "ArrowRight"),
-    "attack": ("Space", "Mouse0"),
-}
+# Four movement keys and one "do" button, declared like any model's actions: the play page lists
+# these bindings, and the session's ActionEncoder turns held ones into the action vector.
+ACTION_SPACE = ActionSpace("placeholder-5", "multi_binary", (
+    Button("forward", ("KeyW", "ArrowUp")), Button("back", ("KeyS", "ArrowDown")),
+    Button("left", ("KeyA", "ArrowLeft")), Button("right", ("KeyD", "ArrowRight")),
+    Button("attack", ("Space",), (0,)),
+))
+ACTION_NAMES = ACTION_SPACE.names
 
 
 class PlaceholderRuntime:
     """Scrolls each session's prompt frame by its movement keys, one pixel per frame."""
 
+    action_space = ACTION_SPACE
     action_names = ACTION_NAMES
-    key_bindings = KEY_BINDINGS
+    key_repeat = 1  # every held frame moves: no play cadence to follow
 
     def __init__(self, height: int = 64, width: int = 64, **_options):
         self.frame_size = (height, width)
@@ -72,6 +74,13 @@ class PlaceholderRuntime:
     def stop(self, session_id: str) -> None:
         self._frames.pop(session_id, None)
         self._ticks.pop(session_id, None)
+
+    def is_alive(self) -> bool:
+        return True  # nothing here can die on its own
+
+    def close(self) -> None:
+        self._frames.clear()
+        self._ticks.clear()
 
 
 def _resize_nearest(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

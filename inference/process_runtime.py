@@ -19,18 +19,35 @@ import pickle
 import signal
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .runtime import load_runtime
 
+if TYPE_CHECKING:
+    from .actions import ActionSpace
+    from .runtime import WorldRuntime
+
 logger = logging.getLogger(__name__)
 
-# What the worker side reads off a runtime (streaming/controls.py, the session runner).
-MIRRORED = ("frame_size", "action_names", "action_space", "key_bindings")
+# The calls forwarded to the child; is_alive and close are answered here.
 CALLS = ("warm", "start", "step", "stop")
+
+
+@dataclass(frozen=True)
+class RuntimeFacts:
+    """The WorldRuntime attributes, read once in the child and sent to the worker."""
+
+    frame_size: tuple[int, int]
+    action_space: ActionSpace
+    key_repeat: int
+
+    @classmethod
+    def of(cls, runtime: WorldRuntime) -> RuntimeFacts:
+        return cls(tuple(runtime.frame_size), runtime.action_space, int(runtime.key_repeat))
 
 
 class ModelProcessError(RuntimeError):
@@ -40,7 +57,8 @@ class ModelProcessError(RuntimeError):
 class ProcessRuntime:
     """Builds `target` (a dotted WorldRuntime class path) in a spawned child and forwards calls.
 
-    Errors raised by the runtime in the child are raised here with their own type and message.
+    A WorldRuntime itself. Errors raised by the runtime in the child are raised here with their
+    own type and message.
     A child that dies or does not answer in time is killed; every later call then raises
     ModelProcessError at once (`stop` excepted: a dead model has no sessions left to forget).
     """
@@ -58,13 +76,19 @@ class ProcessRuntime:
         self._process.start()
         child.close()
         try:
-            facts = self._receive(start_timeout, "start")
+            facts: RuntimeFacts = self._receive(start_timeout, "start")
         except BaseException:
             self.close()
             raise
-        for name, value in facts.items():
-            setattr(self, name, value)
+        self.frame_size = facts.frame_size
+        self.action_space = facts.action_space
+        self.key_repeat = facts.key_repeat
         logger.info("model process %d serves %s", self._process.pid, target)
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """The model's actions in vector order."""
+        return self.action_space.names
 
     def is_alive(self) -> bool:
         """False once the child has died, hung or been closed."""
@@ -143,8 +167,7 @@ def serve(conn: Connection, target: str, options: dict, log_level: int = logging
     except BaseException as exc:
         conn.send(("error", _sendable(exc)))
         return
-    conn.send(("ok", {name: getattr(runtime, name) for name in MIRRORED
-                      if hasattr(runtime, name)}))
+    conn.send(("ok", RuntimeFacts.of(runtime)))
     while True:
         try:
             method, args = conn.recv()

@@ -1,27 +1,39 @@
-"""The seam between the session runner and a world model: start, step with actions, stop.
+"""The seam between a worker and a world model: start, step with actions, stop.
 
-The runner (in the worker process that owns the slots) calls `step` once per frame with the
-latest action of every live session, so one call can serve all players of a device in a batch.
+The worker's device loop calls `step` once per frame with the action vector of every live
+session (each session's `inference.actions.ActionEncoder` made it from the runtime's
+`action_space` and `key_repeat`), so one call can serve all players of a device in a batch.
 A runtime class is built with keyword options: `checkpoint`, `device` and, for CPU pools,
 `threads`; all of its methods are called from one thread (the worker's device loop).
+This module imports no torch: a worker names the seam without loading a model.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from inference.actions import ActionSpace
+
+logger = logging.getLogger(__name__)
+
 
 class WorldRuntime(Protocol):
-    """What a worker needs from a model; the engine and the placeholder both provide it."""
+    """Everything a worker uses of a model; the engine, the placeholder and the model process
+    (inference/process_runtime.py) all provide it."""
 
     #: (height, width) of the frames `step` returns.
     frame_size: tuple[int, int]
-    #: Names of the model's actions, in vector order (shown to the player as key bindings).
-    action_names: tuple[str, ...]
+    #: The model's actions in vector order, with the browser controls bound to each.
+    action_space: ActionSpace
+    #: Browser frames between repeats of a held key, the play cadence the model was recorded
+    #: at (inference/cadence.py); 1: every held frame acts.
+    key_repeat: int
 
     def warm(self) -> None:
         """Load weights and run one throwaway step, so no player waits on a cold start."""
@@ -34,6 +46,12 @@ class WorldRuntime(Protocol):
 
     def stop(self, session_id: str) -> None:
         """Forget a session; unknown ids are ignored so stopping is idempotent."""
+
+    def is_alive(self) -> bool:
+        """False once the runtime can serve no more frames (its model process died, say)."""
+
+    def close(self) -> None:
+        """Free what the runtime holds beyond memory (a model process); idempotent."""
 
 
 def load_runtime(dotted_path: str, **options) -> WorldRuntime:

@@ -1,4 +1,4 @@
-"""The Oasis reference sampling loop (spec section 4), slow on purpose: it is the yardstick.
+"""The Oasis reference sampling loop (docs/oasis-model.md §4), slow on purpose: it is the yardstick.
 
 Every denoising step reruns the DiT over the whole window of up to max_frames frames. The
 schedule arithmetic lives here and the engine imports it, so both paths round identically.

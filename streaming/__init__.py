@@ -1,1 +1,1 @@
-"""WebRTC streaming from the worker that owns a slot (arrives with the streaming issue)."""
+"""WebRTC streaming from the worker that owns a slot: peers, video tracks, input, signalling."""

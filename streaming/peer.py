@@ -44,7 +44,8 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 def configure_aiortc() -> None:
     """Apply the ICE-address and bitrate settings to aiortc and aioice (process-wide)."""
     aioice.ice.get_host_addresses = _host_addresses
-    for codec in (vpx, h264):
+    codecs: tuple[Any, ...] = (vpx, h264)  # modules whose limits are plain globals
+    for codec in codecs:
         # The encoders read these module limits whenever the receiver's estimate moves.
         codec.MIN_BITRATE = settings.WEBRTC_MIN_BITRATE
         codec.MAX_BITRATE = settings.WEBRTC_MAX_BITRATE

@@ -15,7 +15,9 @@ Worker -> page:
 The worker keeps only the latest state ("latest-state" contract): held keys and buttons are
 replaced by each newer message, mouse and wheel deltas add up until a frame takes them. Anything
 malformed, oversized or older than what was already applied is dropped and counted; nothing in
-here raises past `InputFolder.receive`, so a bad message can never end a session.
+here raises past `InputFolder.receive`, so a bad message can never end a session. This is the
+only validation browser input gets: a frame's `FoldedInput` goes from here to the session's
+`inference.actions.ActionEncoder`, which turns it into the model's action vector.
 """
 
 from __future__ import annotations
@@ -169,11 +171,6 @@ class FoldedInput:
     buttons: frozenset[int] = frozenset()
     wheel: float = 0.0
     seq: int | None = None
-
-    def as_browser_input(self) -> dict:
-        """The per-frame form `inference.actions.ActionSpace.encode` takes."""
-        return {"keys": sorted(self.keys), "mouse": {"dx": self.dx, "dy": self.dy},
-                "buttons": sorted(self.buttons), "wheel": self.wheel}
 
 
 @dataclass

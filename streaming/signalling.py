@@ -1,7 +1,8 @@
 """Signalling between a play page and the worker that owns its session, over the channel layer.
 
-The page sends its offer on the play websocket; the web tier only relays it to the group
-`session.<uuid>.worker`, which exactly one listener joins: the `SessionStream` of the worker
+The page sends its offer on the play websocket; the web tier only relays it (rate-limited per
+page, webapp/play/consumers.py) to the group `session.<uuid>.worker`, which exactly one listener
+joins: the `SessionStream` of the worker
 that runs the session. The answer goes back to the channel of the websocket that asked.
 A new offer (a reload, a second tab) replaces the session's peer connection; the session and
 its world carry on, and the replaced page is told so it stops offering.
@@ -17,39 +18,29 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
-from streaming.controls import Controls
 from streaming.peer import SessionPeer, StreamingLoop
 from streaming.protocol import InputFolder
+from streaming.relay import MAX_SDP_CHARS, worker_group
 
 logger = logging.getLogger(__name__)
 
-MAX_SDP_CHARS = 32_000
 # Peer states in which the player has no picture; the grace period runs from the first.
 # aiortc never reports "disconnected": a silent data channel stands in for it (see below).
 UNHEALTHY_STATES = frozenset({"new", "connecting", "failed", "closed"})
 # The page pings every second; this much silence means the player is gone.
 SILENCE_SECONDS = 3.0
-# Answering costs a peer connection: a session answers at most one offer this often.
-MIN_OFFER_SECONDS = 1.0
 # Offers waiting to be answered; more than this is a flood, and only the newest matter.
 MAX_WAITING = 8
-
-
-def worker_group(session_id: str) -> str:
-    """The group the owning worker listens on; named from the session UUID only."""
-    return f"session.{session_id}.worker"
 
 
 class SessionStream:
     """A session's streaming side: its input folder, current peer and signalling listener."""
 
-    min_offer_seconds = MIN_OFFER_SECONDS
-
-    def __init__(self, streaming: StreamingLoop, session_id: str, controls: Controls,
+    def __init__(self, streaming: StreamingLoop, session_id: str, bindings: list[dict[str, Any]],
                  codec: str = "vp8", scale: int = 1):
         self.streaming = streaming
         self.session_id = session_id
-        self.controls = controls
+        self.bindings = bindings  # the model's key list, sent to the page with each answer
         self.codec = codec
         self.scale = scale
         self.folder = InputFolder()
@@ -58,10 +49,8 @@ class SessionStream:
         # or before the first offer (the websocket grace covers a page that never offers).
         self.unhealthy_since: float | None = None
         self._peer_page: str | None = None  # reply channel of the page that owns the peer
-        self._last_offer_at: float | None = None
         self._channel: str | None = None
         self._inbox: deque[dict[str, Any]] = deque(maxlen=MAX_WAITING)
-        self._arrived: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
 
@@ -113,9 +102,9 @@ class SessionStream:
         # serves channels of its own prefix: every receiver here keeps the default prefix.
         self._channel = await layer.new_channel()
         await layer.group_add(worker_group(self.session_id), self._channel)
-        self._arrived = asyncio.Event()
-        self._tasks = [asyncio.ensure_future(self._receive(layer)),
-                       asyncio.ensure_future(self._serve(layer))]
+        arrived = asyncio.Event()  # set by the receiver whenever the inbox gains a message
+        self._tasks = [asyncio.ensure_future(self._receive(layer, arrived)),
+                       asyncio.ensure_future(self._serve(layer, arrived))]
         logger.info("session %s listening for signalling", self.session_id)
 
     async def _close(self) -> None:
@@ -128,7 +117,7 @@ class SessionStream:
         if self.peer is not None:
             await self.peer.close()
 
-    async def _receive(self, layer) -> None:
+    async def _receive(self, layer, arrived: asyncio.Event) -> None:
         # Receiving runs apart from answering, so offers that arrive during an answer are
         # seen, and only the newest of them is answered.
         while True:
@@ -141,18 +130,18 @@ class SessionStream:
                 await asyncio.sleep(1)
                 continue
             self._inbox.append(message)
-            self._arrived.set()
+            arrived.set()
 
-    async def _serve(self, layer) -> None:
+    async def _serve(self, layer, arrived: asyncio.Event) -> None:
         while True:
-            self._arrived.clear()
+            arrived.clear()
             while self._inbox:
                 message = self._inbox.popleft()
                 try:
                     await self.handle(layer, message, superseded=self._newer_offer_waiting())
                 except Exception:
                     logger.exception("session %s: signalling message failed", self.session_id)
-            await self._arrived.wait()
+            await arrived.wait()
 
     def _newer_offer_waiting(self) -> str | None:
         """The reply channel of the newest waiting offer, if any."""
@@ -182,21 +171,8 @@ class SessionStream:
                                                  f"or larger than {MAX_SDP_CHARS} characters"},
                               offer_id)
             return
-        if self._too_soon():
-            await self._reply(layer, reply_to, {"kind": "error", "error": "offers come too fast"},
-                              offer_id)
-            return
         await self._tell_replaced(layer, reply_to)
         await self._reply(layer, reply_to, await self._answer(sdp, reply_to), offer_id)
-
-    def _too_soon(self) -> bool:
-        now = time.monotonic()
-        if self._last_offer_at is not None and now - self._last_offer_at < self.min_offer_seconds:
-            logger.warning("session %s: offer ignored, the last was under %.1f s ago",
-                           self.session_id, self.min_offer_seconds)
-            return True
-        self._last_offer_at = now
-        return False
 
     async def _tell_replaced(self, layer, reply_to: str) -> None:
         # The other page stops offering; otherwise two tabs take the session back and forth.
@@ -226,7 +202,7 @@ class SessionStream:
             await _close_shielded(peer)
             raise
         self.peer, self._peer_page = peer, reply_to
-        return {"kind": "answer", "sdp": answer, "controls": self.controls.bindings()}
+        return {"kind": "answer", "sdp": answer, "controls": self.bindings}
 
     def _peer_state(self, peer: SessionPeer, state: str) -> None:
         if peer is not self.peer:
@@ -254,7 +230,8 @@ async def _finished(task: asyncio.Task) -> None:
     try:
         await task
     except asyncio.CancelledError:
-        if asyncio.current_task().cancelling():
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
             raise
     except Exception:
         logger.exception("signalling task failed")

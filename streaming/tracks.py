@@ -78,8 +78,10 @@ class FrameTrack(MediaStreamTrack):
         frame = to_video_frame(image, self.scale)
         frame.pts = self.pts_for(generated_at)
         frame.time_base = VIDEO_TIME_BASE
+        loop = self._loop
+        assert loop is not None  # set in __init__ (aiortc's base class types it optional)
         try:
-            self._loop.call_soon_threadsafe(self._put, frame)
+            loop.call_soon_threadsafe(self._put, frame)
         except RuntimeError:  # the streaming loop already closed: the worker is stopping
             pass
         return frame.pts

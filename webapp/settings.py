@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 
+from inference import SHIPPED_CHECKPOINT
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -204,9 +206,9 @@ WORKER_CPU_THREADS = env_int("WORKER_CPU_THREADS", 0)
 # (inference/process_runtime.py); off, it runs on the worker's device-loop thread.
 WORKER_MODEL_PROCESS = env_bool("WORKER_MODEL_PROCESS", True)
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
-# The model this repository trains and ships (inference/training); the default pool runs it
-# when the file is present, and the placeholder picture otherwise.
-SHIPPED_CHECKPOINT = BASE_DIR / "models" / "crafter-small.safetensors"
+# The one default model file: the default pool runs it (seedservice), and so does a pool without
+# a checkpoint of its own whose WORKER_RUNTIME is the engine. Default: the model this repository
+# ships (inference.SHIPPED_CHECKPOINT) when present; empty, the placeholder picture plays.
 DEFAULT_CHECKPOINT = env_str(
     "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else "")
 # Starting scenes recorded from the teacher game; placeholders are drawn when absent.

@@ -44,7 +44,7 @@ def randomize_(module: nn.Module, seed: int = 0, bias_std: float = 0.02,
     Random-weight tests and benchmarks need this: the reference init zeroes every adaLN and the
     final layer, so a fresh DiT is an identity that would hide most bugs. Frozen tables (the
     rotary frequencies) are left alone. With std set, every parameter is N(0, std) instead,
-    the way shared/fixtures/oasis-tiny was drawn (std 0.02).
+    the way tests/fixtures/oasis-tiny was drawn (std 0.02).
     """
     gen = torch.Generator().manual_seed(seed)
     for name, param in module.named_parameters():

@@ -2,7 +2,7 @@
 
 Paper: the latent-diffusion autoencoder (Rombach et al., "High-Resolution Image Synthesis with
 Latent Diffusion Models", 2022), cut down to a few hundred thousand parameters as measured in
-shared/notes/cpu-world-model.md. Same interface as ViTAutoencoder, so the engine can't tell them
+docs/cpu-budget.md. Same interface as ViTAutoencoder, so the engine can't tell them
 apart.
 
 Dimension letters: B batch, C latent channels, H/W image or feature-map height and width.

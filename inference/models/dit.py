@@ -2,7 +2,7 @@
 
 Papers: Oasis (Decart & Etched, 2024) on top of DiT (Peebles & Xie, "Scalable Diffusion Models
 with Transformers", 2023), trained with per-frame noise levels as in Diffusion Forcing (Chen et
-al., 2024). Layout, key names and numerics follow shared/specs/oasis-500m.md sections 1 and 3.
+al., 2024). Layout, key names and numerics follow docs/oasis-model.md §1 and 3.
 
 Dimension letters: B batch, T frames, C latent channels, H/W patch-grid rows and columns,
 N = H*W tokens per frame, D width, h heads, d head dim, A action dim, L temporal-cache slots.

@@ -2,7 +2,7 @@
 
 Paper: the Oasis 500M release (Decart & Etched, 2024); the encoder/decoder are plain pre-norm
 ViT blocks (Dosovitskiy et al., 2021) around a diagonal-Gaussian latent as in latent diffusion
-(Rombach et al., 2022). Layout and numerics follow shared/specs/oasis-500m.md sections 2 and 3.
+(Rombach et al., 2022). Layout and numerics follow docs/oasis-model.md §2 and 3.
 
 Dimension letters: B batch, C latent channels, H/W patch-grid rows and columns, N = H*W tokens,
 D width, h heads, d head dim, P patch size.

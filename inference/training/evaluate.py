@@ -26,8 +26,8 @@ import torch
 
 from ..checkpoints import load_checkpoint
 from ..config import EngineOptions
+from ..dtypes import choose_dtype
 from ..engine import Engine
-from ..engine_runtime import choose_dtype
 from . import long_session
 from .data import Recording, load_recording, one_hot, to_images
 from .rollout import decode, free_run
@@ -155,6 +155,29 @@ def eval_speed(engine: Engine, prompt: np.ndarray, sessions: int, frames: int = 
             "p95_ms": float(np.percentile(ms, 95))}
 
 
+def _sampling(parser: argparse.ArgumentParser, args: argparse.Namespace, config):
+    # The checkpoint's sampling with --stabilization / --ddim-steps applied.
+    if args.stabilization is not None:
+        config = config.with_sampling(stabilization_level=args.stabilization)
+    if args.ddim_steps is not None:
+        if args.ddim_steps < 1:
+            parser.error("--ddim-steps must be at least 1")
+        config = config.with_sampling(ddim_steps=args.ddim_steps)
+    return config
+
+
+def _run_long(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: list[str]) -> int:
+    # --long hands over to the whole-session evaluation with its own flags.
+    long_parser = argparse.ArgumentParser(prog=f"{parser.prog} --long")
+    long_session.add_arguments(long_parser)
+    for key, value in vars(long_parser.parse_args(rest)).items():
+        if not hasattr(args, key):  # --data and --threads mean the same in both
+            setattr(args, key, value)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("inference.engine").setLevel(logging.WARNING)
+    return long_session.run(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: print every metric (and write them as JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -174,26 +197,13 @@ def main(argv: list[str] | None = None) -> None:
                              "--minutes, --quick, --out, --sampling, --seed, --make-reference)")
     args, rest = parser.parse_known_args(argv)
     if args.long:
-        long_parser = argparse.ArgumentParser(prog=f"{parser.prog} --long")
-        long_session.add_arguments(long_parser)
-        for key, value in vars(long_parser.parse_args(rest)).items():
-            if not hasattr(args, key):  # --data and --threads mean the same in both
-                setattr(args, key, value)
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        logging.getLogger("inference.engine").setLevel(logging.WARNING)
-        raise SystemExit(long_session.run(args))
+        raise SystemExit(_run_long(parser, args, rest))
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     world = load_checkpoint(args.checkpoint)
-    config = world.config
-    if args.stabilization is not None:
-        config = config.with_sampling(stabilization_level=args.stabilization)
-    if args.ddim_steps is not None:
-        if args.ddim_steps < 1:
-            parser.error("--ddim-steps must be at least 1")
-        config = config.with_sampling(ddim_steps=args.ddim_steps)
+    config = _sampling(parser, args, world.config)
     dtype = choose_dtype("cpu", args.dtype)
     engine = Engine(config, world.dit, world.autoencoder, world.action_space,
                     EngineOptions(dtype=dtype))

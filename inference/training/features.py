@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from .cadence import KeyRepeat
+from ..cadence import KeyRepeat
 from .policy import HumanlikePolicy
 from .progress import Progress
 from .teachers import CrafterTeacher

@@ -7,8 +7,9 @@ Sessions run through the worker's own runtime (EngineRuntime: the serving engine
 cadence), all batched in one engine, from every shipped world (models/worlds), each under a
 scripted regime (players.py: idle, walk, mine, build, mixed) with its own seed. The standard run
 plays every world walking, plus one of mixed / idle / mine / build in turn (10 sessions, about
-15 minutes on two cores); each regime meets at least one world, walking meets all. Every 10 s of play it measures, over the
-frames of that window (every 5th frame) and the world area of the picture (the top 7 tile rows):
+15 minutes on two cores); each regime meets at least one world, walking meets all. Every 10 s
+of play it measures, over the frames of that window (every 5th frame) and the world area of
+the picture (the top 7 tile rows):
 
 - detail: mean |Laplacian| of the luminance, the sharpness a flat field loses first;
 - brightness and colour: mean luminance, and the total-variation distance of the 64-bin colour
@@ -50,8 +51,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..cadence import KeyRepeat
 from ..engine_runtime import EngineRuntime
-from .cadence import KeyRepeat
 from .players import REGIMES, ScriptedPlayer
 
 logger = logging.getLogger(__name__)
@@ -161,28 +162,27 @@ class SessionLog:
 
 # -- playing ------------------------------------------------------------------------------
 
-def _held_vector(held: int, dim: int) -> np.ndarray:
-    vec = np.zeros(dim, np.float32)
-    if held:
-        vec[held] = 1.0
-    return vec
-
-
 def play_model(runtime: EngineRuntime, worlds: dict[str, dict], plans: list[Plan],
                frames: int) -> list[SessionLog]:
-    """Every plan as one live session of the runtime, all stepped together."""
+    """Every plan as one live session of the runtime, all stepped together.
+
+    Held keys pass each session's key-repeat gate at the runtime's cadence, as a worker's
+    ActionEncoder passes them, so the model sees the actions a browser player would give it.
+    """
     names = tuple(runtime.action_names)
-    logs, players = [], {}
+    space = runtime.action_space
+    logs, players, gates = [], {}, {}
     for plan in plans:
         sid = plan.name
         runtime.start(sid, worlds[plan.world]["frames"], seed=plan.seed)
         players[sid] = ScriptedPlayer(plan.regime, names, plan.seed)
+        gates[sid] = KeyRepeat(runtime.key_repeat)
         logs.append(SessionLog(plan))
     started = time.monotonic()
     try:
         for i in range(frames):
-            held = {sid: _held_vector(p(), len(names)) for sid, p in players.items()}
-            out = runtime.step(held)
+            actions = {sid: space.one_hot(gates[sid](p())).numpy() for sid, p in players.items()}
+            out = runtime.step(actions)
             for log in logs:
                 log.record(i, out[log.plan.name])
             if i % (FPS * 30) == FPS * 30 - 1:

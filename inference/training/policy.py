@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .cadence import NOOP, PERIOD
+from ..cadence import NOOP, PERIOD
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cadence import NOOP, PERIOD, KeyRepeat
+from ..cadence import NOOP, PERIOD, KeyRepeat
 from .policy import HumanlikePolicy
 from .progress import Progress
 from .teachers import make_teacher

@@ -1,7 +1,7 @@
 """Pick the torch thread count that is fastest right now, while training runs.
 
 On a shared 2-core box a niced 2-thread job collapses whenever anyone else takes a core: each
-OpenMP barrier waits for the thread that is starved (shared notes: 846 ms medians instead of
+OpenMP barrier waits for the thread that is starved (docs/cpu-budget.md: 846 ms medians instead of
 90). One thread then runs several times faster. ThreadTuner times steps at the current count and,
 every `every` steps or as soon as three steps in a row run 2.5x slower than usual, tries each
 count for `probe` steps and keeps the fastest median.

@@ -86,6 +86,21 @@ def _levels(text: str) -> tuple[int, ...]:
     return levels
 
 
+def _sampling_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, world):
+    # What the exported model samples with: denoising steps, context level, dynamic noising.
+    if args.ddim_steps is not None:
+        world = world.with_sampling(ddim_steps=args.ddim_steps)
+    if args.stabilization_level is not None:
+        world = world.with_sampling(stabilization_level=args.stabilization_level)
+    if args.context_schedule is not None:
+        world = world.with_sampling(context_schedule=args.context_schedule)
+    schedule = world.sampling.context_schedule
+    if schedule and len(schedule) != world.sampling.ddim_steps:
+        parser.error(f"--context-schedule has {len(schedule)} levels for "
+                     f"{world.sampling.ddim_steps} denoising steps")
+    return world
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: run (or resume) every phase."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -98,6 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--phases", default="ae,latents,dit,export")
     parser.add_argument("--ddim-steps", type=int, default=None,
                         help="denoising steps per frame the exported model samples with "
+                             "(default: the preset's, or the --init-from model's)")
+    parser.add_argument("--stabilization-level", type=int, default=None,
+                        help="the exported model labels clean context with this level - 1 "
                              "(default: the preset's, or the --init-from model's)")
     parser.add_argument("--context-schedule", type=_levels, default=None, metavar="L1,L2,...",
                         help="dynamic noising of the exported model: the context noise level "
@@ -116,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.ddim_steps is not None and args.ddim_steps < 1:
         parser.error("--ddim-steps must be at least 1")
+    if args.stabilization_level is not None and not 1 <= args.stabilization_level <= 1000:
+        parser.error("--stabilization-level must lie in [1, 1000]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("inference.engine").setLevel(logging.WARNING)  # sample sessions: noise
     torch.set_num_threads(args.threads)
@@ -130,14 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         world = get_preset(args.preset)
         space = get_action_space(world.action_space)
-    if args.ddim_steps is not None:
-        world = world.with_sampling(ddim_steps=args.ddim_steps)
-    if args.context_schedule is not None:
-        world = world.with_sampling(context_schedule=args.context_schedule)
-    schedule = world.sampling.context_schedule
-    if schedule and len(schedule) != world.sampling.ddim_steps:
-        parser.error(f"--context-schedule has {len(schedule)} levels for "
-                     f"{world.sampling.ddim_steps} denoising steps")
+    world = _sampling_overrides(parser, args, world)
     phases = args.phases.split(",")
     if set(phases) - {"export"}:  # exporting alone needs only the run folder
         train = load_recording(args.data, "train", args.holdout, args.limit_shards)

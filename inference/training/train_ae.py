@@ -1,7 +1,7 @@
 """Phase 1: train the convolutional autoencoder (64x64 RGB -> 16x16x4) on recorded frames.
 
 Loss: L1 + MSE on pixels, weighted up where a pixel differs from its 7x7 neighbourhood (the
-player, mobs, tree trunks: the sprites a plain loss blurs away first; shared notes, pilot), plus
+player, mobs, tree trunks: the sprites a plain loss blurs away first; docs/cpu-budget.md), plus
 a small KL that keeps the posterior from collapsing to a point. bf16 autocast + channels_last
 (about 1.8x on this CPU). The phase ends by measuring the latent std, which becomes the
 checkpoint's scaling factor so the DiT sees unit-variance latents.

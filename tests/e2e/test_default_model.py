@@ -10,6 +10,7 @@ from django.conf import settings
 from PIL import Image
 from playwright.sync_api import expect
 
+from inference import SHIPPED_CHECKPOINT
 from tests.e2e.conftest import off_loop
 from tests.e2e.players import capture, difference, queue_and_play, sign_up, start_playing
 from webapp.fleet.models import GpuPool
@@ -25,7 +26,7 @@ def scene_picture(slug: str) -> np.ndarray:
 
 
 def serve_the_shipped_model(pool):
-    GpuPool.objects.filter(pk=pool.pk).update(checkpoint=str(settings.SHIPPED_CHECKPOINT))
+    GpuPool.objects.filter(pk=pool.pk).update(checkpoint=str(SHIPPED_CHECKPOINT))
     install(recorded_scenes(settings.WORLD_SCENES_DIR), pool)
 
 

@@ -8,21 +8,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.inference.helpers import shared_dir
+from tests.inference.helpers import OASIS_TINY
 
 logger = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="session")
 def oasis_tiny_dir() -> Path:
-    """shared/fixtures/oasis-tiny, or a skip saying where it was looked for."""
-    path = shared_dir() / "fixtures" / "oasis-tiny"
+    """tests/fixtures/oasis-tiny (see its README.md); a clone without it is broken, not skipped."""
     needed = ("config.json", "dit.safetensors", "vae.safetensors", "parity.safetensors")
-    missing = [name for name in needed if not (path / name).is_file()]
-    if missing:
-        pytest.skip(f"oasis-tiny fixture absent: {missing} not under {path} "
-                    "(set REVERIE_SHARED_DIR to the directory holding fixtures/)")
-    return path
+    missing = [name for name in needed if not (OASIS_TINY / name).is_file()]
+    assert not missing, f"oasis-tiny fixture incomplete: {missing} not under {OASIS_TINY}"
+    return OASIS_TINY
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -22,11 +21,8 @@ from inference.models import build_autoencoder, build_dit, randomize_
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """REVERIE_SHARED_DIR, else the `shared` directory beside the repository."""
-    return Path(os.environ.get("REVERIE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+# The reference fixture, kept in the repository (about 3 MB) so parity tests run on any clone.
+OASIS_TINY = REPO_ROOT / "tests" / "fixtures" / "oasis-tiny"
 
 
 def make_engine(config: WorldConfig | str = "tiny", seed: int = 0, std: float | None = None,

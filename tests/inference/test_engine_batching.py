@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from inference.actions import BrowserInput
 from tests.inference.helpers import MINI, make_engine, random_actions, random_latents
 
 TOL = 1e-5
@@ -107,12 +108,12 @@ def test_malformed_input_becomes_a_no_op_and_the_reason_is_recorded():
     twin = make_engine("tiny")
     for e in (engine, twin):
         e.add_session("s", prompt_latents=random_latents(e, 1, 0), seed=1)
-    bad = engine.step_latents({"s": {"mouse": {"dx": float("nan")}}})["s"]
+    bad = engine.step_latents({"s": torch.full((25,), float("nan"))})["s"]
     assert "finite" in engine.rejections["s"]
     assert torch.equal(bad, twin.step_latents({"s": torch.zeros(25)})["s"])
     engine.step_latents({"s": [1.0] * 3})
     assert "25" in engine.rejections["s"]
-    engine.step_latents({"s": {"keys": ["KeyW"]}})
+    engine.step_latents({"s": engine.action_space.encode(BrowserInput(keys=frozenset({"KeyW"})))})
     assert engine.rejections == {}
 
 

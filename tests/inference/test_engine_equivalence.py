@@ -1,4 +1,4 @@
-"""The cached engine against the reference loop of sampler.py (spec section 4)."""
+"""The cached engine against the reference loop of sampler.py (docs/oasis-model.md §4)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_rolling_window_is_exact_for_a_single_block_model():
 
 def test_rolling_window_drift_from_exact_is_small_but_real():
     """Measured: with fixture-style weights (N(0, 0.02)) max |rolling - exact| over 12
-    slid frames is 5e-6 to 8e-6 on values of magnitude ~2.8 (the spec saw 1.5e-5 to 2.6e-5);
+    slid frames is 5e-6 to 8e-6 on values of magnitude ~2.8 (the reference's
+    1.5e-5 to 2.6e-5, docs/oasis-model.md §4);
     with unit-gain weights it is 0.1-0.6, see bench/RESULTS-engine.md.
     """
     runs = {}

@@ -7,9 +7,9 @@ import logging
 import numpy as np
 import pytest
 
-from inference.actions import get_action_space
+from inference.actions import ActionEncoder, BrowserInput, get_action_space
 from inference.checkpoints import CheckpointError, save_checkpoint
-from inference.engine_runtime import EngineRuntime, choose_dtype, cpu_has_bf16
+from inference.engine_runtime import EngineRuntime
 from inference.models import build_autoencoder, build_dit, randomize_
 from inference.runtime import load_runtime
 from tests.inference.helpers import MINI
@@ -50,9 +50,10 @@ def test_it_serves_sessions_from_a_checkpoint(checkpoint):
     assert runtime.step({"a": press("do")}) == {}
 
 
-def test_it_gates_held_keys_at_the_play_cadence(checkpoint, monkeypatch):
+def test_its_sessions_encoders_gate_held_keys_at_the_play_cadence(checkpoint, monkeypatch):
     runtime = EngineRuntime(str(checkpoint), key_repeat=4)
     runtime.start("s", np.zeros((1, 16, 16, 3), np.uint8))
+    encoder = ActionEncoder(runtime.action_space, runtime.key_repeat)  # as the worker does
     seen = []
     real_step = runtime.engine.step
 
@@ -62,9 +63,9 @@ def test_it_gates_held_keys_at_the_play_cadence(checkpoint, monkeypatch):
 
     monkeypatch.setattr(runtime.engine, "step", spy)
     for _ in range(9):
-        runtime.step({"s": press("move_up")})
-    runtime.step({"s": np.zeros(17, np.float32)})
-    runtime.step({"s": press("do")})
+        runtime.step({"s": encoder.encode(BrowserInput(keys=frozenset({"KeyW"})))})
+    runtime.step({"s": encoder.encode(BrowserInput())})
+    runtime.step({"s": encoder.encode(BrowserInput(keys=frozenset({"Space"})))})
     up, do = runtime.action_names.index("move_up"), runtime.action_names.index("do")
     assert seen == [up, 0, 0, 0, up, 0, 0, 0, up, 0, do]
 
@@ -81,15 +82,6 @@ def test_it_rejects_a_file_that_is_not_a_checkpoint(tmp_path):
         EngineRuntime(str(bad))
 
 
-def test_it_picks_bf16_only_where_the_cpu_has_it(tmp_path):
-    with_bf16 = tmp_path / "with"
-    with_bf16.write_text("processor : 0\nflags : fpu sse avx512f avx512_bf16\n")
-    without = tmp_path / "without"
-    without.write_text("processor : 0\nflags : fpu sse avx2\n")
-    assert cpu_has_bf16(str(with_bf16)) and not cpu_has_bf16(str(without))
-    assert choose_dtype("cpu", None, str(with_bf16)) == "bfloat16"
-    assert choose_dtype("cpu", "auto", str(without)) == "float32"
-    assert choose_dtype("cuda", None, str(without)) == "bfloat16"
-    assert choose_dtype("cpu", "float32", str(with_bf16)) == "float32"
-    with pytest.raises(ValueError):
-        choose_dtype("cpu", "int8")
+def test_it_needs_a_checkpoint_and_names_the_setting_that_gives_one():
+    with pytest.raises(ValueError, match="DEFAULT_CHECKPOINT"):
+        EngineRuntime("")

@@ -1,4 +1,4 @@
-"""Parity with the reference classes: shared/fixtures/oasis-tiny and the spec's key tables."""
+"""Parity with the reference: tests/fixtures/oasis-tiny, key tables of docs/oasis-model.md §3."""
 
 from __future__ import annotations
 

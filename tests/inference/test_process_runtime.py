@@ -36,7 +36,7 @@ def test_the_placeholder_in_a_process_answers_as_it_does_here(served):
     remote, local = served(height=32, width=48), PlaceholderRuntime(height=32, width=48)
     assert remote.frame_size == local.frame_size == (32, 48)
     assert remote.action_names == local.action_names
-    assert remote.key_bindings == local.key_bindings
+    assert remote.action_space == local.action_space and remote.key_repeat == local.key_repeat
     prompt = np.random.default_rng(0).integers(0, 255, (1, 32, 48, 3), dtype=np.uint8)
     for runtime in (remote, local):
         runtime.warm()

@@ -1,4 +1,4 @@
-"""The reference sampling loop's schedule and bookkeeping (spec section 4)."""
+"""The reference sampling loop's schedule and bookkeeping (docs/oasis-model.md §4)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import json
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from channels.layers import get_channel_layer
 
-from streaming.signalling import worker_group
+from streaming.relay import worker_group
 
 
 class ClientPeer:

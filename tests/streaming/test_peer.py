@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from channels.layers import get_channel_layer
 
+from inference.actions import ActionEncoder
 from inference.placeholder import PlaceholderRuntime
-from streaming.controls import Controls
 from streaming.peer import StreamingLoop
 from streaming.protocol import encode_input
 from streaming.signalling import SessionStream
 from tests.streaming.client import ClientPeer
-from webapp.play.device_loop import DeviceLoop
+from webapp.worker.device_loop import DeviceLoop
 
 
 @pytest.fixture
@@ -38,12 +38,12 @@ def device():
 
 def open_stream(streaming, device, prompt=None) -> SessionStream:
     session_id = str(uuid.uuid4())
-    controls = Controls(device.runtime)
-    stream = SessionStream(streaming, session_id, controls, scale=4)
+    space = device.runtime.action_space
+    stream = SessionStream(streaming, session_id, space.bindings(), scale=4)
     stream.open()
     if prompt is None:
         prompt = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
-    device.add(session_id, prompt, folder=stream.folder, controls=controls,
+    device.add(session_id, prompt, folder=stream.folder, encoder=ActionEncoder(space),
                sinks=(stream.on_frame,))
     return stream
 
@@ -126,7 +126,6 @@ def test_bad_messages_are_dropped_and_counted_and_the_session_goes_on(streaming,
 def test_a_new_offer_replaces_the_peer_tells_the_old_page_and_the_session_carries_on(
         streaming, device):
     stream = open_stream(streaming, device)
-    stream.min_offer_seconds = 0  # the second tab offers at once
 
     async def scenario():
         first = ClientPeer()
@@ -161,7 +160,7 @@ def test_an_offer_without_video_gets_an_error_reply(streaming, device):
         from aiortc import RTCConfiguration, RTCPeerConnection
         from channels.layers import get_channel_layer
 
-        from streaming.signalling import worker_group
+        from streaming.relay import worker_group
 
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: loopback only
         pc.createDataChannel("input")

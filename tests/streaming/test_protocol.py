@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from inference.actions import ActionEncoder, get_action_space
 from inference.placeholder import PlaceholderRuntime
-from streaming.controls import Controls
 from streaming.protocol import (
     MAX_MESSAGE_BYTES,
     InputFolder,
@@ -52,6 +52,10 @@ def test_a_ping_decodes_and_an_ack_names_seq_frame_and_pts():
     (message(buttons=[9]), "buttons"),
     (message(dx=float("nan")), "finite"),
     (message(dx="3"), "finite"),
+    (message(dx=float("inf")), "finite"),
+    (message(dy=True), "finite"),
+    (message(wheel=None), "finite"),
+    (message(buttons=[0.5]), "buttons"),
     (message(extra=1), "unknown field"),
 ])
 def test_malformed_messages_are_rejected_with_the_reason(data, reason):
@@ -131,28 +135,23 @@ def test_a_restarted_folder_takes_a_new_page_counting_from_seq_1():
     assert "stale" not in folder.dropped
 
 
-def test_placeholder_controls_map_held_keys_and_mouse_buttons_to_its_action_vector():
-    controls = Controls(PlaceholderRuntime())
+def test_the_placeholders_action_space_maps_held_keys_and_mouse_buttons_to_its_vector():
+    space = PlaceholderRuntime.action_space
+    encoder = ActionEncoder(space, PlaceholderRuntime.key_repeat)
     folder = InputFolder()
     folder.receive(message(seq=1, keys=["KeyD", "KeyW", "KeyZ"], buttons=[0]))
-    vector = controls.vector(folder.take())
+    vector = encoder.encode(folder.take())
     np.testing.assert_array_equal(vector, [1, 0, 0, 1, 1])  # forward, back, left, right, attack
-    assert controls.bindings()[0] == {"action": "forward", "codes": ["KeyW", "ArrowUp"]}
+    assert space.bindings()[0] == {"action": "forward", "codes": ["KeyW", "ArrowUp"]}
 
 
-def test_an_action_space_runtime_encodes_through_the_space_and_keeps_the_hotbar():
-    from inference.actions import get_action_space
-
-    class SpaceRuntime:
-        action_space = get_action_space("oasis-25")
-        action_names = tuple(f.name for f in action_space.fields)
-
-    controls = Controls(SpaceRuntime())
+def test_folded_input_encodes_through_a_models_action_space_and_keeps_the_hotbar():
+    space = get_action_space("oasis-25")
+    encoder = ActionEncoder(space)
     folder = InputFolder()
     folder.receive(message(seq=1, keys=["KeyW"], dx=40, wheel=1))
-    vector = controls.vector(folder.take())
-    space = SpaceRuntime.action_space
+    vector = encoder.encode(folder.take())
     assert vector[space.index("forward")] == 1.0
     assert vector[space.index("cameraY")] > 0  # mouse right turns right
     assert vector[space.index("hotbar.2")] == 1.0  # the wheel stepped from slot 1 to 2
-    assert {"action": "cameraY", "codes": ["MouseMoveX"]} in controls.bindings()
+    assert {"action": "cameraY", "codes": ["MouseMoveX"]} in space.bindings()

@@ -13,9 +13,9 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from inference.placeholder import PlaceholderRuntime
 from streaming import signalling
-from streaming.controls import Controls
 from streaming.peer import SessionPeer, StreamingLoop
-from streaming.signalling import SessionStream, worker_group
+from streaming.relay import worker_group
+from streaming.signalling import SessionStream
 
 # Parses as SDP but has no video section: answering it fails without touching the network.
 NO_VIDEO = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -40,7 +40,7 @@ class FakePeer:
 
 
 def new_stream(streaming) -> SessionStream:
-    return SessionStream(streaming, str(uuid.uuid4()), Controls(PlaceholderRuntime()))
+    return SessionStream(streaming, str(uuid.uuid4()), PlaceholderRuntime.action_space.bindings())
 
 
 async def until(predicate, timeout: float = 5.0):
@@ -53,7 +53,6 @@ async def until(predicate, timeout: float = 5.0):
 
 def test_offers_that_never_connect_do_not_restart_the_grace_clock(streaming):
     stream = new_stream(streaming)
-    stream.min_offer_seconds = 0
 
     async def offer_twice():
         first = await stream._answer(NO_VIDEO)
@@ -104,7 +103,6 @@ def test_cancelling_an_answer_half_way_leaves_no_peer_behind(streaming, monkeypa
 def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_offer(
         streaming, monkeypatch):
     stream = new_stream(streaming)
-    stream.min_offer_seconds = 0
     answered = []
 
     async def fake_answer(sdp, reply_to=None):
@@ -121,8 +119,7 @@ def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_
                               "offer_id": i} for i, page in enumerate(pages))
         # Only the answering side runs, on a layer of this test's own: channels_redis binds
         # its locks to the first loop that receives, and each test here has a new loop.
-        stream._arrived = asyncio.Event()
-        serving = asyncio.ensure_future(stream._serve(layer))
+        serving = asyncio.ensure_future(stream._serve(layer, asyncio.Event()))
         try:
             replies = [await asyncio.wait_for(layer.receive(page), 5) for page in pages]
         finally:
@@ -133,29 +130,6 @@ def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_
     assert answered == [pages[2]]
     assert [r["kind"] for r in replies] == ["replaced", "replaced", "answer"]
     assert [r["offer_id"] for r in replies] == [0, 1, 2]
-
-
-def test_a_session_answers_at_most_one_offer_a_second(streaming, monkeypatch):
-    stream = new_stream(streaming)
-
-    async def fake_answer(sdp, reply_to=None):
-        return {"kind": "answer", "sdp": "v=0"}
-
-    monkeypatch.setattr(stream, "_answer", fake_answer)
-
-    async def two_offers():
-        layer = InMemoryChannelLayer()
-        page = await layer.new_channel()
-        replies = []
-        for offer_id in (1, 2):
-            await stream.handle(layer, {"type": "signal.offer", "sdp": NO_VIDEO,
-                                        "reply_to": page, "offer_id": offer_id})
-            replies.append((await asyncio.wait_for(layer.receive(page), 5))["signal"])
-        return replies
-
-    first, second = streaming.call(two_offers())
-    assert first == {"kind": "answer", "sdp": "v=0", "offer_id": 1}
-    assert second["kind"] == "error" and second["offer_id"] == 2
 
 
 def test_a_stream_closed_before_it_opened_never_joins_the_group(streaming):

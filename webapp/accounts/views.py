@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django_ratelimit.decorators import ratelimit
 
@@ -64,6 +65,4 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return super().form_valid(form)
 
     def get_success_url(self):
-        from django.urls import reverse
-
         return reverse("worlds-lobby")

@@ -14,6 +14,9 @@ from django.utils import timezone
 from webapp import notify
 from webapp.fleet.models import GpuPool, Slot, Worker
 from webapp.play.models import PlaySession
+from webapp.play.services import end_session
+from webapp.queue.dispatch import dispatch_pool
+from webapp.queue.services import return_orphaned_offers, return_to_line
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +35,6 @@ def register_worker(pool: GpuPool, slot_count: int, version: str = "") -> Worker
 
 
 def mark_ready(worker: Worker) -> None:
-    from webapp.queue.dispatch import dispatch_pool
-
     Worker.objects.filter(pk=worker.pk, state=Worker.State.WARMING).update(
         state=Worker.State.READY, last_heartbeat=timezone.now()
     )
@@ -51,8 +52,6 @@ def heartbeat(worker: Worker) -> bool:
 
 def set_draining(worker: Worker, draining: bool) -> None:
     """A draining worker finishes its sessions and takes no new ones."""
-    from webapp.queue.dispatch import dispatch_pool
-
     source, target = (
         (Worker.State.READY, Worker.State.DRAINING) if draining
         else (Worker.State.DRAINING, Worker.State.READY)
@@ -67,8 +66,6 @@ def set_draining(worker: Worker, draining: bool) -> None:
 
 def _return_offers(slots) -> None:
     """Tickets offered on these slots go back to waiting, keeping their place in line."""
-    from webapp.queue.services import return_to_line
-
     for slot in slots.filter(ticket__isnull=False).select_related("ticket__pool"):
         return_to_line(slot.ticket)
 
@@ -81,10 +78,6 @@ def retire_worker(worker: Worker, state: str, reason: str, stale_before=None) ->
     dispatch and confirm refuse this worker's slots; an offer that raced in just before is
     returned to the line by the orphan sweep after the slots are gone.
     """
-    from webapp.play.services import end_session
-    from webapp.queue.dispatch import dispatch_pool
-    from webapp.queue.services import return_orphaned_offers
-
     claim = Worker.objects.filter(pk=worker.pk).exclude(
         state__in=[Worker.State.LOST, Worker.State.STOPPED])
     if stale_before is not None:
@@ -118,8 +111,6 @@ def reap_workers(now=None) -> list[Worker]:
 
 def set_pool_state(pool: GpuPool, *, enabled: bool | None = None,
                    draining: bool | None = None) -> None:
-    from webapp.queue.dispatch import dispatch_pool
-
     update = {}
     if enabled is not None:
         update["enabled"] = enabled

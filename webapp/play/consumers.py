@@ -13,7 +13,7 @@ import time
 
 from channels.db import database_sync_to_async
 
-from streaming.signalling import MAX_SDP_CHARS, worker_group
+from streaming.relay import MAX_SDP_CHARS, worker_group
 from webapp import notify
 from webapp.play import services
 from webapp.play.models import PlaySession
@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 # An offer carries an SDP of a few kilobytes, more than the other consumers ever accept.
 MAX_PLAY_MESSAGE_BYTES = MAX_SDP_CHARS + 1024
-# Every relayed offer costs the worker a peer connection: one per page this often at most.
+# Every relayed offer costs the worker a peer connection: one per page this often at most. This is
+# the only offer rate limit; the worker answers whatever reaches it (newest first).
 OFFER_INTERVAL_SECONDS = 2.0
 MAX_OFFER_ID = 2**53  # the page's offer ids are JavaScript numbers
 

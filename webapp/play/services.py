@@ -9,12 +9,19 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp import notify
+from webapp.celery import app as celery_app
 from webapp.fleet.models import Slot, Worker
 from webapp.play import limits
 from webapp.play.models import PlaySession, front_pass_deadline
+from webapp.queue.dispatch import dispatch_pool
 from webapp.queue.models import Ticket
+from webapp.queue.services import end_ticket, return_to_line
 
 logger = logging.getLogger(__name__)
+
+# The task a GPU worker runs a session in (webapp/worker/tasks.py). Enqueued by name, so the web
+# tier never imports the worker tier, and only a worker's own queue ever carries it.
+SESSION_TASK = "webapp.worker.tasks.run_play_session"
 
 
 class ConfirmError(Exception):
@@ -31,8 +38,6 @@ def confirm(ticket: Ticket) -> PlaySession:
     Locks in the order every other path uses, ticket then slot, so confirm can neither deadlock
     with a drain or the reaper nor start a session on a slot that was taken back.
     """
-    from webapp.queue.services import end_ticket, return_to_line
-
     try:
         allowed = limits.remaining_seconds(ticket.user)
     except limits.LimitReached as exc:
@@ -77,11 +82,9 @@ def _start_on_reserved_slot(ticket: Ticket, allowed: float) -> PlaySession:
     queue_name = slot.worker.queue_name
     logger.info("session %s confirmed on %s", session.public_id, queue_name)
     notify.queue_changed(ticket.pool.public_id)
-
-    from webapp.play.tasks import run_play_session
-
     transaction.on_commit(
-        lambda: run_play_session.apply_async(args=[str(session.public_id)], queue=queue_name),
+        lambda: celery_app.send_task(SESSION_TASK, args=[str(session.public_id)],
+                                     queue=queue_name),
         robust=True,
     )
     return session
@@ -89,8 +92,6 @@ def _start_on_reserved_slot(ticket: Ticket, allowed: float) -> PlaySession:
 
 def end_session(session: PlaySession, reason: str) -> bool:
     """End a live session once, free its slot, tell the player; False if it had already ended."""
-    from webapp.queue.dispatch import dispatch_pool
-
     now = timezone.now()
     fields = {"state": PlaySession.State.ENDED, "ended_at": now, "end_reason": reason}
     if reason == PlaySession.EndReason.WORKER_LOST:

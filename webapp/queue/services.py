@@ -11,9 +11,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from webapp import notify
-from webapp.fleet.models import GpuPool
+from webapp.fleet.models import GpuPool, Slot
 from webapp.play import limits
 from webapp.play.models import PlaySession
+from webapp.queue.dispatch import dispatch_pool
 from webapp.queue.estimate import estimate_wait_seconds
 from webapp.queue.models import Ticket
 from webapp.queue.ordering import queue_order
@@ -79,8 +80,6 @@ def join(user, world, front_pass_session: PlaySession | None = None) -> Ticket:
         return existing
     logger.info("ticket %s joined pool %s (front=%s)", ticket.public_id, pool.slug, front)
     notify.queue_changed(pool.public_id)
-    from webapp.queue.dispatch import dispatch_pool
-
     transaction.on_commit(lambda: dispatch_pool(pool), robust=True)
     ticket.refresh_from_db()
     return ticket
@@ -102,9 +101,6 @@ def leave(ticket: Ticket) -> bool:
 
 def end_ticket(ticket: Ticket, state: str) -> bool:
     """End an active ticket once (ticket row first, then its slot) and give the slot on."""
-    from webapp.fleet.models import Slot
-    from webapp.queue.dispatch import dispatch_pool
-
     with transaction.atomic():
         changed = Ticket.objects.filter(
             pk=ticket.pk, state__in=Ticket.ACTIVE_STATES
@@ -123,8 +119,6 @@ def end_ticket(ticket: Ticket, state: str) -> bool:
 
 def return_to_line(ticket: Ticket) -> bool:
     """Take an offer back (drain, lost worker): the ticket waits again in its old place."""
-    from webapp.fleet.models import Slot
-
     with transaction.atomic():
         returned = Ticket.objects.filter(pk=ticket.pk, state=Ticket.State.OFFERED).update(
             state=Ticket.State.WAITING, offered_at=None, offer_expires_at=None

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.urls import reverse
 from django.utils.html import format_html
 
 from webapp.worlds.models import PromptImage, World
@@ -18,7 +19,5 @@ class WorldAdmin(admin.ModelAdmin):
 
     @admin.display(description="thumbnail")
     def preview(self, world):
-        from django.urls import reverse
-
         url = reverse("worlds-thumbnail", args=[world.public_id])
         return format_html('<img src="{}" width="48" height="48" alt="">', url)

@@ -7,9 +7,10 @@ import logging
 import numpy as np
 import pytest
 
-from inference.engine_runtime import DEFAULT_CHECKPOINT, EngineRuntime
+from inference import SHIPPED_CHECKPOINT
+from inference.cadence import KeyRepeat
+from inference.engine_runtime import EngineRuntime
 from inference.training import long_session as ls
-from inference.training.cadence import KeyRepeat
 from inference.training.features import kid
 from inference.training.players import REGIMES, ScriptedPlayer
 
@@ -131,7 +132,7 @@ def test_the_shipped_model_holds_a_minute_of_walking_from_every_world():
     Fails when any session's detail over a 10-s window falls below the evaluation's collapse
     floor: the flat fields and the endless night the first default models walked into.
     """
-    runtime = EngineRuntime(str(DEFAULT_CHECKPOINT))
+    runtime = EngineRuntime(str(SHIPPED_CHECKPOINT))
     worlds = {w["slug"]: w for w in ls.load_worlds()}
     plans = ls.standard_plans(list(worlds), quick=True)
     logs = ls.play_model(runtime, worlds, plans, frames=60 * ls.FPS)

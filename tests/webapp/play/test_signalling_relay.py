@@ -7,7 +7,7 @@ import pytest
 from channels.db import database_sync_to_async as sync_to_async
 from channels.layers import get_channel_layer
 
-from streaming.signalling import worker_group
+from streaming.relay import worker_group
 from tests.conftest import confirmed_session
 from tests.webapp.test_consumers import communicator, receive_type
 from webapp.play.models import PlaySession

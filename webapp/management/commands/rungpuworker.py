@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from webapp import __version__
 from webapp.celery import app as celery_app
 from webapp.fleet.models import GpuPool
-from webapp.fleet.worker import WorkerProcess
+from webapp.worker import tasks  # noqa: F401  (registers the session task with this worker)
+from webapp.worker.process import WorkerProcess
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from webapp.embedded_redis import stop_embedded_redis
+
 STOP_TIMEOUT = 20
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
@@ -91,7 +93,5 @@ class Command(BaseCommand):
                     self.stderr.write(f"{name} did not stop in {STOP_TIMEOUT}s; killing it")
                     child.kill()
         if not os.environ.get("REDIS_URL"):
-            from webapp.embedded_redis import stop_embedded_redis
-
             stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
         self.stdout.write("stopped.")

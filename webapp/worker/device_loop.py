@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from inference.runtime import WorldRuntime
-from streaming.controls import Controls
-from streaming.protocol import InputFolder
+if TYPE_CHECKING:
+    from inference.actions import ActionEncoder
+    from inference.runtime import WorldRuntime
+    from streaming.protocol import InputFolder
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ FrameSink = Callable[[np.ndarray, FrameInfo], None]
 class Feed:
     """A session as the loop sees it: the latest action in, frames out to its sinks.
 
-    With `folder` and `controls` set, each frame's action is taken from the folded input at the
-    start of its step (the latest-state contract); otherwise it stays `action` (no-op).
+    With `folder` and `encoder` set, each frame's action is the session's input folded at the
+    start of its step (the latest-state contract), encoded once by the session's ActionEncoder;
+    otherwise it stays `action` (no-op).
     """
 
     action: np.ndarray
@@ -45,7 +47,7 @@ class Feed:
     frames: int = 0
     error: str | None = None
     folder: InputFolder | None = None
-    controls: Controls | None = None
+    encoder: ActionEncoder | None = None
     seq: int | None = None
 
 
@@ -60,12 +62,14 @@ class DeviceLoop:
     """
 
     def __init__(self, runtime: WorldRuntime | None, frame_rate: float, *,
-                 build: Callable[[], WorldRuntime] | None = None):
+                 build: Callable[[], WorldRuntime] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         if (runtime is None) == (build is None):
             raise ValueError("give the device loop a runtime or a way to build one, not both")
         self.runtime = runtime
         self._build = build
         self.period = 1.0 / frame_rate
+        self._clock = clock  # monotonic seconds; tests pass a fake one
         self._feeds: dict[str, Feed] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -74,6 +78,13 @@ class DeviceLoop:
         self._accepting = False  # calls go to the loop thread only while it takes them
         self._ready: Future = Future()
         self._thread = threading.Thread(target=self._run, name="device-loop", daemon=True)
+
+    @property
+    def _model(self) -> WorldRuntime:
+        """The runtime; None only until a loop that builds it has started."""
+        if self.runtime is None:
+            raise RuntimeError("the device loop has no runtime yet; start() builds it")
+        return self.runtime
 
     def start(self, timeout: float | None = None) -> None:
         """Start the thread; with `build`, wait until it has built and warmed the runtime."""
@@ -88,15 +99,15 @@ class DeviceLoop:
         self._thread.join(timeout=5)
 
     def add(self, session_id: str, prompt_frames: np.ndarray, *,
-            folder: InputFolder | None = None, controls: Controls | None = None,
+            folder: InputFolder | None = None, encoder: ActionEncoder | None = None,
             sinks: tuple[FrameSink, ...] = ()) -> Feed:
         """Start a session in the runtime; it gets its first frame on the next tick."""
-        width = len(self.runtime.action_names)
+        width = self._model.action_space.dim
 
         def start_session() -> Feed:
-            self.runtime.start(session_id, prompt_frames)
+            self._model.start(session_id, prompt_frames)
             feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
-                        folder=folder, controls=controls)
+                        folder=folder, encoder=encoder)
             with self._lock:
                 self._feeds[session_id] = feed
             return feed
@@ -109,7 +120,7 @@ class DeviceLoop:
         with self._lock:
             self._feeds.pop(session_id, None)  # no frame reaches its sinks from here on
         try:
-            self._on_loop_thread(lambda: self.runtime.stop(session_id))
+            self._on_loop_thread(lambda: self._model.stop(session_id))
         except Exception:  # the session is over either way; its caller has cleanup to finish
             logger.exception("session %s: the runtime failed to stop it", session_id)
         logger.info("session %s left the device loop", session_id)
@@ -137,9 +148,9 @@ class DeviceLoop:
 
     def _run_calls(self, timeout: float) -> None:
         """Run queued calls until `timeout` seconds have passed or the loop is stopping."""
-        deadline = time.monotonic() + timeout
+        deadline = self._clock() + timeout
         while not self._stop.is_set():
-            if not self._run_next_call(max(0.0, deadline - time.monotonic())):
+            if not self._run_next_call(max(0.0, deadline - self._clock())):
                 return
 
     def _run_next_call(self, timeout: float) -> bool:
@@ -166,23 +177,22 @@ class DeviceLoop:
             self._wind_down()
 
     def _loop(self) -> None:
-        next_tick = time.monotonic()
+        next_tick = self._clock()
         while not self._stop.is_set():
             try:
                 self._tick()
             except Exception:  # a bug here must not silently stop every session's frames
                 logger.exception("device loop tick failed; carrying on")
-            next_tick = self._next_tick(next_tick, time.monotonic())
-            self._run_calls(next_tick - time.monotonic())
+            next_tick = self._next_tick(next_tick, self._clock())
+            self._run_calls(next_tick - self._clock())
 
     def _wind_down(self) -> None:
         with self._lock:
             self._accepting = False  # later calls run inline; settle the ones already queued
         while self._run_next_call(0.0):
             pass
-        close = getattr(self.runtime, "close", None)
-        if self._build is not None and close is not None:
-            close()  # a runtime this loop built (a model process, say) ends with it
+        if self._build is not None and self.runtime is not None:
+            self.runtime.close()  # a runtime this loop built (a model process, say) ends with it
 
     def _next_tick(self, previous: float, now: float) -> float:
         """The next tick, one period on. A tick late by less than a period keeps the cadence
@@ -200,8 +210,8 @@ class DeviceLoop:
         # The step runs outside the lock (runner threads ask for feeds meanwhile); sessions
         # cannot start or stop during it, as both run on this thread too.
         try:
-            frames = self.runtime.step(actions)
-            generated_at = time.monotonic()
+            frames = self._model.step(actions)
+            generated_at = self._clock()
         except Exception as exc:  # one bad step ends these sessions, not the worker
             logger.exception("runtime step failed for %s", sorted(actions))
             for feed in feeds.values():
@@ -234,10 +244,10 @@ class DeviceLoop:
 
     @staticmethod
     def _take_action(feed: Feed) -> np.ndarray:
-        if feed.folder is not None and feed.controls is not None:
+        if feed.folder is not None and feed.encoder is not None:
             folded = feed.folder.take()
             feed.seq = folded.seq
-            feed.action = feed.controls.vector(folded)
+            feed.action = feed.encoder.encode(folded)
         return feed.action
 
 

@@ -3,8 +3,9 @@
 Crafter's own human GUI steps at 5 fps: one tile per key press. At 20 browser frames per second
 a held key therefore fires its action on the frame it is pressed and then every PERIOD frames;
 the frames between are no-ops, on which the world still animates (mobs walk, daylight turns).
-The recorder and the serving runtime both pass every held vector through KeyRepeat, so the model
-is trained on exactly the actions it will be given in play: "move_left" means "scroll one tile
+The recorder (training/record.py) and each served session's ActionEncoder (actions.py) both pass
+the held action through KeyRepeat, so the model is trained on exactly the actions it is given in
+play: "move_left" means "scroll one tile
 now", and a no-op means "let the world tick".
 """
 

@@ -2,13 +2,13 @@
 
 import pytest
 
-from tests.webapp.play.conftest import wait_until_running
+from tests.webapp.worker.conftest import wait_until_running
 from webapp.fleet.models import Slot, Worker
-from webapp.fleet.worker import WorkerProcess
-from webapp.play import runner
 from webapp.play.models import PlaySession
 from webapp.play.services import confirm, end_session, record_connection, record_input
 from webapp.queue import services
+from webapp.worker import runner
+from webapp.worker.process import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

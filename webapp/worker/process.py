@@ -1,25 +1,28 @@
 """The GPU worker process: announce, warm the model, heartbeat, serve only its own slots.
 
 `rungpuworker` builds one `WorkerProcess`, then runs a Celery worker that consumes only the queue
-named after this worker, with one thread per slot; session tasks find the process through
-`current()`.
+named after this worker, with one thread per slot; session tasks (webapp/worker/tasks.py) find
+the process through `current()`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
+from typing import Any
 
 from django.conf import settings
+from django.db import close_old_connections, connection
 
 from inference.process_runtime import ProcessRuntime
 from inference.runtime import WorldRuntime, load_runtime
 from streaming.peer import StreamingLoop
 from webapp.fleet import services
 from webapp.fleet.models import GpuPool, Worker
-from webapp.play.device_loop import DeviceLoop
 from webapp.play.models import PlaySession
+from webapp.worker.device_loop import DeviceLoop
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +80,20 @@ class WorkerProcess:
         logger.info("worker %s ready on queue %s", self.worker.public_id, self.worker.queue_name)
         return self.worker
 
+    def serving(self) -> tuple[WorldRuntime, DeviceLoop, StreamingLoop]:
+        """What a session runs on: the runtime, the device loop and the streaming loop."""
+        if self.runtime is None or self.loop is None or self.streaming is None:
+            raise RuntimeError("the worker process has not started")
+        return self.runtime, self.loop, self.streaming
+
     def _build_runtime(self) -> WorldRuntime:
-        # Plain strings: the options travel to the model process, which has no Django.
-        options = {"checkpoint": str(self.pool.checkpoint), "device": str(self.pool.device_kind)}
+        # Plain strings and numbers: the options travel to the model process (no Django there).
+        checkpoint = self.pool.checkpoint or settings.DEFAULT_CHECKPOINT
+        options: dict[str, Any] = {"checkpoint": str(checkpoint),
+                                   "device": str(self.pool.device_kind)}
         if self.pool.device_kind == GpuPool.Device.CPU:
             options["threads"] = cpu_threads(settings.WORKER_CPU_THREADS)
+        runtime: WorldRuntime
         if settings.WORKER_MODEL_PROCESS:
             runtime = ProcessRuntime(self.runtime_path, **options)
         else:
@@ -89,7 +101,7 @@ class WorkerProcess:
         try:
             runtime.warm()
         except BaseException:
-            getattr(runtime, "close", lambda: None)()  # no model process outlives a failed start
+            runtime.close()  # no model process outlives a failed start
             raise
         return runtime
 
@@ -97,8 +109,7 @@ class WorkerProcess:
         """False once the device loop or the model process behind it has died."""
         if self.loop is None:
             return True  # still starting
-        runtime_alive = getattr(self.runtime, "is_alive", lambda: True)
-        return self.loop.is_alive() and runtime_alive()
+        return self.loop.is_alive() and (self.runtime is None or self.runtime.is_alive())
 
     def stop(self) -> None:
         """End every session as a worker shutdown, tell the players, remove the slots."""
@@ -117,8 +128,6 @@ class WorkerProcess:
         _current = None
 
     def _beat(self) -> None:
-        from django.db import close_old_connections, connection
-
         try:
             while not self.shutting_down.wait(settings.WORKER_HEARTBEAT_SECONDS):
                 if not self._beat_once():
@@ -128,6 +137,7 @@ class WorkerProcess:
             connection.close()  # this thread's own connection
 
     def _beat_once(self) -> bool:
+        assert self.worker is not None  # the heartbeat starts after registering
         if not self.model_is_healthy() and not self.shutting_down.is_set():
             # Every session here would fail from now on: stop offering the slots; players get
             # the worker-shutdown treatment (told at once, front of the queue).
@@ -150,6 +160,4 @@ class WorkerProcess:
 
 
 def _signal_celery_shutdown() -> None:
-    import signal
-
     os.kill(os.getpid(), signal.SIGTERM)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -18,13 +19,16 @@ from django.db import close_old_connections
 from django.utils import timezone
 from PIL import Image
 
-from streaming.controls import Controls
+from inference.actions import ActionEncoder
 from streaming.signalling import SessionStream
 from streaming.tracks import video_scale
 from webapp import notify
-from webapp.fleet.worker import WorkerProcess
 from webapp.play.models import PlaySession
 from webapp.play.services import end_session
+
+if TYPE_CHECKING:
+    from webapp.worker.device_loop import DeviceLoop
+    from webapp.worker.process import WorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -36,12 +40,13 @@ INPUT_RECORD_STEP = timedelta(seconds=1)
 def claim(session_id: str, process: WorkerProcess) -> PlaySession | None:
     """Move STARTING -> RUNNING on this worker; None when the task is stale or redelivered."""
     now = timezone.now()
+    worker = process.worker
     session = PlaySession.objects.filter(public_id=session_id).select_related("pool").first()
-    if session is None or session.worker_id != process.worker.pk:
+    if session is None or worker is None or session.worker_id != worker.pk:
         logger.warning("session %s is not on this worker; ignoring the task", session_id)
         return None
     claimed = PlaySession.objects.filter(
-        pk=session.pk, state=PlaySession.State.STARTING, worker=process.worker
+        pk=session.pk, state=PlaySession.State.STARTING, worker=worker
     ).update(
         state=PlaySession.State.RUNNING, started_at=now, last_input_at=now,
         deadline=now + timedelta(seconds=session.allowed_seconds),
@@ -62,17 +67,24 @@ def prompt_frames(session: PlaySession) -> np.ndarray:
     return np.stack(images)
 
 
-def end_reason(session: PlaySession, now) -> str | None:
-    """Which limit, if any, ends the session now."""
+def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0,
+               last_input: datetime | None = None) -> str | None:
+    """Which limit, if any, ends the session at `now`.
+
+    `peer_gone_for`: seconds the player has had no working peer (SessionStream.peer_gone_for);
+    `last_input`: the newest input seen on the data channel, newer than the recorded one.
+    """
     if session.deadline and now >= session.deadline:
         return PlaySession.EndReason.TIME_UP
-    idle_for = (now - (session.last_input_at or session.started_at)).total_seconds()
-    if idle_for >= session.pool.idle_seconds:
+    if idle_seconds(session, now, last_input) >= session.pool.idle_seconds:
         return PlaySession.EndReason.IDLE
     if session.client_connections == 0:
-        gone_since = session.disconnected_at or session.started_at
+        gone_since = session.disconnected_at or session.started_at or now
         if (now - gone_since).total_seconds() >= session.pool.disconnect_grace_seconds:
             return PlaySession.EndReason.DISCONNECTED
+    if peer_gone_for >= session.pool.disconnect_grace_seconds:
+        # The page may still be open, but without a peer the player sees nothing.
+        return PlaySession.EndReason.DISCONNECTED
     return None
 
 
@@ -81,37 +93,44 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     session = claim(session_id, process)
     if session is None:
         return None
-    controls = Controls(process.runtime)
+    runtime, loop, streaming = process.serving()
+    encoder = ActionEncoder(runtime.action_space, runtime.key_repeat)
     stream = SessionStream(
-        process.streaming, session_id, controls, codec=session.pool.codec,
-        scale=video_scale(process.runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
+        streaming, session_id, runtime.action_space.bindings(), codec=session.pool.codec,
+        scale=video_scale(runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
     )
     try:
         stream.open()
-        process.loop.add(session_id, prompt_frames(session), folder=stream.folder,
-                         controls=controls, sinks=(stream.on_frame,))
+        loop.add(session_id, prompt_frames(session), folder=stream.folder, encoder=encoder,
+                 sinks=(stream.on_frame,))
     except Exception:
         logger.exception("session %s could not start", session_id)
         stream.close()
-        process.loop.remove(session_id)
+        loop.remove(session_id)
         end_session(session, PlaySession.EndReason.ERROR)
         return PlaySession.EndReason.ERROR
     # The page offers once it sees "running", and by now the worker listens for that offer.
     notify.send_now(notify.session_group(session_id), {"type": "session.changed"})
     try:
-        return _supervise(session, process, stream)
+        return _supervise(session, process, loop, stream)
     except Exception:
         logger.exception("session %s: supervising failed", session_id)
         return _end_with_error(session)
     finally:
         stream.close()
-        process.loop.remove(session_id)
+        loop.remove(session_id)
         close_old_connections()
 
 
-def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStream) -> str | None:
+def idle_seconds(session: PlaySession, now: datetime, last_input: datetime | None = None) -> float:
+    """Seconds since the player last did something (or since the session started)."""
+    seen = [t for t in (last_input, session.last_input_at, session.started_at) if t is not None]
+    return (now - max(seen)).total_seconds() if seen else 0.0
+
+
+def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
+               stream: SessionStream) -> str | None:
     warned = False
-    feed_of = process.loop.feed
     while True:
         if process.shutting_down.wait(CHECK_SECONDS):
             end_session(session, PlaySession.EndReason.WORKER_SHUTDOWN)
@@ -121,17 +140,15 @@ def _supervise(session: PlaySession, process: WorkerProcess, stream: SessionStre
         if not session.is_live:
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
-        feed = feed_of(str(session.public_id))
-        broken = feed is None or feed.error or not process.loop.is_alive()
-        reason = PlaySession.EndReason.ERROR if broken else end_reason(session, now)
-        if reason is None and stream.peer_gone_for() >= session.pool.disconnect_grace_seconds:
-            # The page may still be open, but without a peer the player sees nothing.
-            reason = PlaySession.EndReason.DISCONNECTED
+        last_input = _channel_input_at(stream)  # this process saw it: no database round trip
+        feed = loop.feed(str(session.public_id))
+        broken = feed is None or feed.error or not loop.is_alive()
+        reason = (PlaySession.EndReason.ERROR if broken
+                  else end_reason(session, now, stream.peer_gone_for(), last_input))
         if reason:
             end_session(session, reason)
             return reason
-        idle_for = (now - session.last_input_at).total_seconds()
-        idle_left = session.pool.idle_seconds - idle_for
+        idle_left = session.pool.idle_seconds - idle_seconds(session, now, last_input)
         if idle_left <= session.pool.idle_warning_seconds and not warned:
             warned = True
             notify.send_now(notify.session_group(session.public_id),
@@ -150,12 +167,20 @@ def _end_with_error(session: PlaySession) -> str:
     return PlaySession.EndReason.ERROR
 
 
-def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
-    """Input now arrives on the data channel; the idle limit reads it from the database."""
+def _channel_input_at(stream: SessionStream) -> datetime | None:
+    """When the data channel last carried input that did something."""
     active = stream.folder.last_activity
-    if active is None:
+    return None if active is None else datetime.fromtimestamp(active, tz=UTC)
+
+
+def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
+    """Keep the data channel's activity on the session row (for operators), once a second.
+
+    The idle limit itself reads the activity straight from the stream (`_channel_input_at`).
+    """
+    at = _channel_input_at(stream)
+    if at is None:
         return
-    at = datetime.fromtimestamp(active, tz=UTC)
     if session.last_input_at is None or at - session.last_input_at >= INPUT_RECORD_STEP:
         PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(
             last_input_at=at)

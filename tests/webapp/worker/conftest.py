@@ -7,9 +7,9 @@ import threading
 import pytest
 from django.db import close_old_connections
 
-from webapp.fleet.worker import WorkerProcess
-from webapp.play import runner
 from webapp.play.models import PlaySession
+from webapp.worker import runner
+from webapp.worker.process import WorkerProcess
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.conf import settings
 from inference.placeholder import PlaceholderRuntime
 from inference.process_runtime import ProcessRuntime
 from webapp.fleet.models import GpuPool
-from webapp.fleet.worker import WorkerProcess, cpu_threads
+from webapp.worker.process import WorkerProcess, cpu_threads
 
 
 class OptionsNotingRuntime(PlaceholderRuntime):
@@ -73,7 +73,7 @@ def test_by_default_the_model_runs_in_a_child_process_that_ends_with_the_worker(
 def test_a_worker_whose_model_process_dies_stops_serving(pool, settings, monkeypatch):
     settings.WORKER_MODEL_PROCESS = True
     signals = []
-    monkeypatch.setattr("webapp.fleet.worker._signal_celery_shutdown",
+    monkeypatch.setattr("webapp.worker.process._signal_celery_shutdown",
                         lambda: signals.append("SIGTERM"))
     process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
     process.start()

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from streaming.controls import Controls
+from inference.actions import ActionEncoder, ActionSpace, Button
 from streaming.protocol import InputFolder, encode_input
-from webapp.play.device_loop import DeviceLoop
+from webapp.worker.device_loop import DeviceLoop
 
 PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
 
@@ -18,18 +18,30 @@ PROMPT = np.zeros((1, 8, 8, 3), dtype=np.uint8)
 class CountingRuntime:
     """Returns a tiny frame per session and remembers every step's actions."""
 
-    action_names = ("forward", "right")
-    key_bindings = {"forward": ["KeyW"], "right": ["KeyD"]}
+    frame_size = (8, 8)
+    action_space = ActionSpace("test-2", "multi_binary",
+                               (Button("forward", ("KeyW",)), Button("right", ("KeyD",))))
+    key_repeat = 1
 
     def __init__(self):
         self.steps: list[dict[str, np.ndarray]] = []
         self.fail = False
+        self.closed = False
+
+    def warm(self):
+        pass
 
     def start(self, session_id, prompt_frames):
         pass
 
     def stop(self, session_id):
         pass
+
+    def is_alive(self):
+        return True
+
+    def close(self):
+        self.closed = True
 
     def step(self, actions):
         if self.fail:
@@ -38,10 +50,10 @@ class CountingRuntime:
         return {sid: np.zeros((8, 8, 3), dtype=np.uint8) for sid in actions}
 
 
-class BrokenControls:
+class BrokenEncoder:
     """An input encoder that fails, as a bug in an action space would."""
 
-    def vector(self, folded):
+    def encode(self, folded):
         raise ValueError("cannot encode")
 
 
@@ -55,15 +67,53 @@ def test_the_next_tick_is_one_period_on_and_a_late_loop_skips_the_missed_ticks()
     assert loop._next_tick(10.0, 10.25) == 10.25
 
 
-def test_a_running_loop_steps_at_about_the_frame_rate():
+class FakeClock:
+    """Monotonic seconds that move only when the loop waits (or a test says so)."""
+
+    def __init__(self, start: float = 100.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_for(loop: DeviceLoop, clock: FakeClock, seconds: float) -> None:
+    """Run the loop on this thread; its waits between ticks advance the fake clock."""
+    until = clock.now + seconds
+
+    def wait(timeout: float) -> None:
+        clock.now += max(0.0, timeout)
+        if clock.now >= until - 1e-9:
+            loop._stop.set()
+
+    loop._run_calls = wait
+    loop._loop()
+
+
+def test_a_running_loop_steps_at_the_frame_rate():
     runtime = CountingRuntime()
-    loop = DeviceLoop(runtime, frame_rate=20)
+    clock = FakeClock()
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock)
     loop.add("a", PROMPT)
-    loop.start()
-    time.sleep(1.0)
-    loop.shutdown()
-    # 20 steps in a second; loose bounds, the machine is shared.
+    run_for(loop, clock, 1.0)
     assert 10 <= len(runtime.steps) <= 22
+    assert len(runtime.steps) == 20  # one step per 50 ms period, none skipped or doubled
+
+
+def test_steps_slower_than_the_period_run_back_to_back_without_bursts():
+    runtime = CountingRuntime()
+    clock = FakeClock()
+    slow_step = runtime.step
+
+    def step(actions):
+        clock.now += 0.08  # each step takes 80 ms of a 50 ms period
+        return slow_step(actions)
+
+    runtime.step = step
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock)
+    loop.add("a", PROMPT)
+    run_for(loop, clock, 1.0)
+    assert len(runtime.steps) == 13  # 1 s / 80 ms: as many as fit, no catch-up burst
 
 
 def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq():
@@ -71,7 +121,7 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
     loop = DeviceLoop(runtime, frame_rate=20)
     folder = InputFolder()
     frames = []
-    loop.add("a", PROMPT, folder=folder, controls=Controls(runtime),
+    loop.add("a", PROMPT, folder=folder, encoder=ActionEncoder(runtime.action_space),
              sinks=(lambda image, info: frames.append(info),))
     folder.receive(encode_input(1, 0.0, keys=["KeyW"]))
     folder.receive(encode_input(2, 0.0, keys=["KeyD"]))  # the latest state wins
@@ -84,8 +134,9 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
 def test_a_session_whose_input_fails_gets_an_error_and_the_others_keep_their_frames():
     runtime = CountingRuntime()
     loop = DeviceLoop(runtime, frame_rate=20)
-    loop.add("bad", PROMPT, folder=InputFolder(), controls=BrokenControls())
-    good = loop.add("good", PROMPT, folder=InputFolder(), controls=Controls(runtime))
+    loop.add("bad", PROMPT, folder=InputFolder(), encoder=BrokenEncoder())
+    good = loop.add("good", PROMPT, folder=InputFolder(),
+                    encoder=ActionEncoder(runtime.action_space))
     loop._tick()
     loop._tick()
     assert "cannot encode" in loop.feed("bad").error
@@ -192,3 +243,15 @@ def test_a_call_queued_as_the_loop_stops_is_still_answered_and_a_failed_stop_is_
     runtime.stop = broken_stop
     loop.remove("a")  # the runner still gets to end its session
     assert "failed to stop" in caplog.text
+
+
+def test_a_runtime_the_loop_built_is_closed_with_it_and_a_given_one_is_left_to_its_owner():
+    built = CountingRuntime()
+    loop = DeviceLoop(None, frame_rate=50, build=lambda: built)
+    loop.start()
+    loop.shutdown()
+    given = CountingRuntime()
+    other = DeviceLoop(given, frame_rate=50)
+    other.start()
+    other.shutdown()
+    assert built.closed and not given.closed

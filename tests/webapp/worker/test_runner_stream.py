@@ -7,7 +7,7 @@ import pytest
 from streaming.protocol import encode_input
 from tests.conftest import confirmed_session
 from tests.streaming.client import ClientPeer
-from tests.webapp.play.conftest import wait_until_running
+from tests.webapp.worker.conftest import wait_until_running
 from webapp.fleet.models import Slot
 from webapp.play.models import PlaySession
 from webapp.play.services import record_connection

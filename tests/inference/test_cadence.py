@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from inference.training.cadence import NOOP, KeyRepeat, held_index
+from inference.cadence import NOOP, KeyRepeat, held_index
 
 logger = logging.getLogger(__name__)
 
