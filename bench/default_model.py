@@ -32,20 +32,23 @@ logger = logging.getLogger(__name__)
 SCENE = Path(__file__).resolve().parents[1] / "models" / "worlds" / "meadow" / "prompt_0.png"
 
 
-def build(checkpoint: str, dtype: str, steps: int | None,
-          schedule: tuple[int, ...] | None) -> Engine:
+def build(
+    checkpoint: str, dtype: str, steps: int | None, schedule: tuple[int, ...] | None
+) -> Engine:
     world = load_checkpoint(checkpoint)
     config = world.config
     if steps is not None:
         config = config.with_sampling(ddim_steps=steps)
     if schedule is not None:
         config = config.with_sampling(context_schedule=schedule)
-    return Engine(config, world.dit, world.autoencoder, world.action_space,
-                  EngineOptions(dtype=dtype))
+    return Engine(
+        config, world.dit, world.autoencoder, world.action_space, EngineOptions(dtype=dtype)
+    )
 
 
-def warmed(checkpoint: str, dtype: str, steps: int | None, schedule: tuple[int, ...] | None,
-           sessions: int) -> Engine:
+def warmed(
+    checkpoint: str, dtype: str, steps: int | None, schedule: tuple[int, ...] | None, sessions: int
+) -> Engine:
     """An engine with `sessions` sessions from the meadow scene, its window already full."""
     engine = build(checkpoint, dtype, steps, schedule)
     prompt = np.asarray(Image.open(SCENE).convert("RGB"))[None]  # (1, 64, 64, 3)
@@ -63,9 +66,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtypes", default="auto", help="comma list; auto = what a worker picks")
     parser.add_argument("--ddim-steps", default="", help="comma list; empty = the checkpoint's")
-    parser.add_argument("--context-schedules", default="model",
-                        help="';' list of dynamic-noising schedules (levels per pass, e.g. "
-                             "600,300,15), 'none' (clean context) or 'model' (the checkpoint's)")
+    parser.add_argument(
+        "--context-schedules",
+        default="model",
+        help="';' list of dynamic-noising schedules (levels per pass, e.g. "
+        "600,300,15), 'none' (clean context) or 'model' (the checkpoint's)",
+    )
     parser.add_argument("--frames", type=int, default=200, help="timed frames per variant")
     parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
@@ -77,8 +83,10 @@ def main() -> None:
     try:
         schedules = [_schedule(text) for text in args.context_schedules.split(";")]
     except ValueError:
-        parser.error(f"--context-schedules: {args.context_schedules!r} is not a ';' list of "
-                     "comma-separated levels, 'none' or 'model'")
+        parser.error(
+            f"--context-schedules: {args.context_schedules!r} is not a ';' list of "
+            "comma-separated levels, 'none' or 'model'"
+        )
     variants = {}
     for dtype in dtypes:
         for k in steps:
@@ -89,8 +97,12 @@ def main() -> None:
                     except ValueError as exc:
                         parser.error(str(exc))
                     sampling = engine.config.sampling
-                    key = (dtype, sampling.ddim_steps,
-                           ",".join(map(str, sampling.context_schedule)) or "none", sessions)
+                    key = (
+                        dtype,
+                        sampling.ddim_steps,
+                        ",".join(map(str, sampling.context_schedule)) or "none",
+                        sessions,
+                    )
                     variants[key] = (engine, [])
     for _ in range(args.rounds):
         for engine, times in variants.values():
@@ -103,10 +115,31 @@ def main() -> None:
     for (dtype, k, schedule, sessions), (_, times) in variants.items():
         ms = np.array(times) * 1000
         fps = 1000 / np.median(ms)
-        rows.append([dtype, k, schedule, sessions, f"{fps:.1f}", f"{fps * sessions:.1f}",
-                     f"{np.median(ms):.1f}", f"{np.percentile(ms, 95):.1f}"])
-    print_table(["dtype", "DDIM steps", "context schedule", "sessions", "fps per session",
-                 "frames/s in total", "p50 ms", "p95 ms"], rows)
+        rows.append(
+            [
+                dtype,
+                k,
+                schedule,
+                sessions,
+                f"{fps:.1f}",
+                f"{fps * sessions:.1f}",
+                f"{np.median(ms):.1f}",
+                f"{np.percentile(ms, 95):.1f}",
+            ]
+        )
+    print_table(
+        [
+            "dtype",
+            "DDIM steps",
+            "context schedule",
+            "sessions",
+            "fps per session",
+            "frames/s in total",
+            "p50 ms",
+            "p95 ms",
+        ],
+        rows,
+    )
 
 
 def _schedule(text: str) -> tuple[int, ...] | None:

@@ -61,8 +61,9 @@ def setup_fleet():
     World.objects.filter(slug="bench").delete()
     GpuPool.objects.filter(slug="bench").delete()
     pool = GpuPool.objects.create(name="bench", slug="bench", slots_per_worker=1)
-    world = World.objects.create(name="bench", slug="bench", pool=pool,
-                                 thumbnail_png=png_bytes(placeholder_image("coast")))
+    world = World.objects.create(
+        name="bench", slug="bench", pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
+    )
     worker = fleet.register_worker(pool, 1)
     fleet.mark_ready(worker)
     return pool, world, worker
@@ -151,16 +152,19 @@ async def run_all(world, args) -> list[str]:
     if args.beat_trials:
         interval = settings.CELERY_BEAT_SCHEDULE["dispatch-all"]["schedule"]
         async with BeatOnly(interval):
-            rows.append(summarise("beat", await run_variant(world, args.beat_trials, 1000,
-                                                             phase=interval)))
+            rows.append(
+                summarise("beat", await run_variant(world, args.beat_trials, 1000, phase=interval))
+            )
     return rows
 
 
 def summarise(name: str, latencies: list[float]) -> str:
     ms = sorted(x * 1000 for x in latencies)
     p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
-    return (f"| {name:<7} | {len(ms):>6} | {statistics.median(ms):>9.1f} | {p95:>8.1f} "
-            f"| {ms[-1]:>8.1f} |")
+    return (
+        f"| {name:<7} | {len(ms):>6} | {statistics.median(ms):>9.1f} | {p95:>8.1f} "
+        f"| {ms[-1]:>8.1f} |"
+    )
 
 
 def main():

@@ -28,16 +28,21 @@ def engine_with_sessions(sessions: int, dtype: str, mode: str) -> Engine:
     engine = Engine.from_preset("small", EngineOptions(dtype=dtype, window_mode=mode), seed=0)
     gen = torch.Generator().manual_seed(0)
     for i in range(sessions):
-        engine.add_session(f"player-{i}", seed=i,
-                           prompt_latents=torch.randn((1, *engine.latent_shape), generator=gen))
+        engine.add_session(
+            f"player-{i}",
+            seed=i,
+            prompt_latents=torch.randn((1, *engine.latent_shape), generator=gen),
+        )
     return engine
 
 
 def random_inputs(engine: Engine, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """One one-hot action per session, as a browser would send."""
     picks = torch.randint(0, engine.action_space.dim, (len(engine.sessions),), generator=gen)
-    return {sid: torch.nn.functional.one_hot(p, engine.action_space.dim).float()
-            for sid, p in zip(engine.sessions, picks, strict=True)}
+    return {
+        sid: torch.nn.functional.one_hot(p, engine.action_space.dim).float()
+        for sid, p in zip(engine.sessions, picks, strict=True)
+    }
 
 
 def measure(args, dtype: str, mode: str, decode: bool) -> list[list[object]]:
@@ -63,9 +68,18 @@ def measure(args, dtype: str, mode: str, decode: bool) -> list[list[object]]:
         total_fps = n / stats["median"]
         mean_fps = n * len(latencies[n]) / sum(latencies[n])
         base = base or total_fps
-        rows.append([n, f"{total_fps / n:.1f}", f"{total_fps:.1f}", f"{total_fps / base:.2f}x",
-                     f"{mean_fps:.1f}", f"{stats['median'] * 1e3:.1f}",
-                     f"{stats['p95'] * 1e3:.1f}", f"{stats['min'] * 1e3:.1f}"])
+        rows.append(
+            [
+                n,
+                f"{total_fps / n:.1f}",
+                f"{total_fps:.1f}",
+                f"{total_fps / base:.2f}x",
+                f"{mean_fps:.1f}",
+                f"{stats['median'] * 1e3:.1f}",
+                f"{stats['p95'] * 1e3:.1f}",
+                f"{stats['min'] * 1e3:.1f}",
+            ]
+        )
     return rows
 
 
@@ -77,22 +91,38 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=80, help="timed frames per batch size")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved timing rounds")
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames first")
-    parser.add_argument("--parts", default="frame,dit",
-                        help="frame: DiT + decode to uint8 (what a player gets); dit: DiT only")
+    parser.add_argument(
+        "--parts",
+        default="frame,dit",
+        help="frame: DiT + decode to uint8 (what a player gets); dit: DiT only",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     setup(args.threads)
     print(f"machine: {machine()}")
-    print("preset: small (64x64 RGB, conv AE f=4 -> 16x16x4, DiT d=192 3+3 blocks, "
-          f"64 tokens/frame, window 8, {get_preset('small').sampling.ddim_steps} DDIM steps)\n")
+    print(
+        "preset: small (64x64 RGB, conv AE f=4 -> 16x16x4, DiT d=192 3+3 blocks, "
+        f"64 tokens/frame, window 8, {get_preset('small').sampling.ddim_steps} DDIM steps)\n"
+    )
     for part in args.parts.split(","):
         for dtype in args.dtypes.split(","):
             for mode in args.modes.split(","):
-                print(f"{'DiT + decode' if part == 'frame' else 'DiT only'}, {dtype}, "
-                      f"{mode} window:")
-                print_table(["sessions", "fps per session", "total fps", "total vs 1 session",
-                             "total fps (mean)", "latency p50 ms", "latency p95 ms",
-                             "latency min ms"], measure(args, dtype, mode, part == "frame"))
+                print(
+                    f"{'DiT + decode' if part == 'frame' else 'DiT only'}, {dtype}, {mode} window:"
+                )
+                print_table(
+                    [
+                        "sessions",
+                        "fps per session",
+                        "total fps",
+                        "total vs 1 session",
+                        "total fps (mean)",
+                        "latency p50 ms",
+                        "latency p95 ms",
+                        "latency min ms",
+                    ],
+                    measure(args, dtype, mode, part == "frame"),
+                )
                 print()
 
 

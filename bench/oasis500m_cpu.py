@@ -51,10 +51,21 @@ def measure(args, dtype: str) -> list[object]:
     cache_mb = engine.cache_bytes_per_session() / 2**20
     per_frame_mb = cache_mb / engine.window
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    return [dtype, args.steps, f"{frame_s:.1f}", f"{pass_s:.2f}", f"{decode_s:.2f}",
-            f"{at_10:.1f}", f"{cache_mb:.0f}", f"{per_frame_mb * (engine.window - 1):.0f}",
-            f"{per_frame_mb:.1f}", f"{join_s:.1f}", f"{build_s:.0f}", f"{rss_gb:.1f}",
-            "yes" if bool(latent.isfinite().all()) else "NO"]
+    return [
+        dtype,
+        args.steps,
+        f"{frame_s:.1f}",
+        f"{pass_s:.2f}",
+        f"{decode_s:.2f}",
+        f"{at_10:.1f}",
+        f"{cache_mb:.0f}",
+        f"{per_frame_mb * (engine.window - 1):.0f}",
+        f"{per_frame_mb:.1f}",
+        f"{join_s:.1f}",
+        f"{build_s:.0f}",
+        f"{rss_gb:.1f}",
+        "yes" if bool(latent.isfinite().all()) else "NO",
+    ]
 
 
 def main() -> None:
@@ -66,15 +77,33 @@ def main() -> None:
     args = parser.parse_args()
     setup(args.threads)
     print(f"machine: {machine()}")
-    print("preset: oasis-500m (DiT 608M, 144 tokens/frame, window 32; ViT VAE 229M, 360x640), "
-          "random weights, cached engine, one session, decode to uint8 included\n")
+    print(
+        "preset: oasis-500m (DiT 608M, 144 tokens/frame, window 32; ViT VAE 229M, 360x640), "
+        "random weights, cached engine, one session, decode to uint8 included\n"
+    )
     rows = [measure(args, dtype) for dtype in args.dtypes.split(",")]
-    print_table(["dtype", "steps", "s/frame (DiT + decode)", "s per DiT pass", "decode s",
-                 "s/frame at 10 steps (extrapolated)", "cache MiB/session (allocated)",
-                 "cache MiB/session (31 context frames)", "cache MiB per frame", "join s",
-                 "build s", "peak RSS GiB", "finite latents"], rows)
-    print(f"\ndocs/oasis-model.md §5 measured a fp32 T=1 forward at {SPEC_T1_FORWARD_S} s on this "
-          "machine kind; the cached pass also attends over the cached frames (here 1-2).")
+    print_table(
+        [
+            "dtype",
+            "steps",
+            "s/frame (DiT + decode)",
+            "s per DiT pass",
+            "decode s",
+            "s/frame at 10 steps (extrapolated)",
+            "cache MiB/session (allocated)",
+            "cache MiB/session (31 context frames)",
+            "cache MiB per frame",
+            "join s",
+            "build s",
+            "peak RSS GiB",
+            "finite latents",
+        ],
+        rows,
+    )
+    print(
+        f"\ndocs/oasis-model.md §5 measured a fp32 T=1 forward at {SPEC_T1_FORWARD_S} s on this "
+        "machine kind; the cached pass also attends over the cached frames (here 1-2)."
+    )
 
 
 if __name__ == "__main__":

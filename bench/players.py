@@ -79,7 +79,8 @@ def check_wipe_allowed(wipe: bool) -> None:
     db = settings.DATABASES["default"]
     raise NotTheBenchDatabase(
         f"refusing to wipe database {db['NAME']!r} ({db['ENGINE']}): it is not the bench's own "
-        f"SQLite file under {BENCH_DATA_DIR}; pass --wipe to empty it anyway")
+        f"SQLite file under {BENCH_DATA_DIR}; pass --wipe to empty it anyway"
+    )
 
 
 def fresh_fleet(slots: int, wipe: bool = False, checkpoint: str = "") -> GpuPool:
@@ -95,16 +96,23 @@ def fresh_fleet(slots: int, wipe: bool = False, checkpoint: str = "") -> GpuPool
     Worker.objects.all().delete()
     World.objects.all().delete()
     GpuPool.objects.all().delete()
-    pool = GpuPool.objects.create(name="Bench", slug="bench", slots_per_worker=slots,
-                                  session_seconds=600, idle_seconds=300,
-                                  disconnect_grace_seconds=30, frame_rate=20,
-                                  checkpoint=checkpoint)
+    pool = GpuPool.objects.create(
+        name="Bench",
+        slug="bench",
+        slots_per_worker=slots,
+        session_seconds=600,
+        idle_seconds=300,
+        disconnect_grace_seconds=30,
+        frame_rate=20,
+        checkpoint=checkpoint,
+    )
     if checkpoint:
         install(recorded_scenes(settings.WORLD_SCENES_DIR), pool)
     else:
         image = placeholder_image("coast")
-        world = World.objects.create(name="Coast", slug="coast", pool=pool,
-                                     thumbnail_png=png_bytes(image))
+        world = World.objects.create(
+            name="Coast", slug="coast", pool=pool, thumbnail_png=png_bytes(image)
+        )
         PromptImage.objects.create(world=world, index=0, png=png_bytes(image))
     for i in range(slots):
         if not User.objects.filter(username=f"bench{i}").exists():
@@ -119,20 +127,39 @@ class Stack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = Path(tempfile.mkdtemp(prefix="reverie-bench-"))
-        self.env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": settings.REDIS_URL,
-                    "WEBRTC_HOST_ADDRESSES": "127.0.0.1", "LOG_LEVEL": "WARNING"}
-        self.web = self._spawn("web", [sys.executable, "-m", "uvicorn", "webapp.asgi:application",
-                                       "--host", "127.0.0.1", "--port", str(self.port),
-                                       "--lifespan", "off"])
-        self.worker = self._spawn("worker", [sys.executable, "manage.py", "rungpuworker",
-                                             "--pool", "bench", "--slots", str(slots)])
-        wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).exists(), 60,
-                 "the worker")
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "WEBRTC_HOST_ADDRESSES": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.web = self._spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "webapp.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+            ],
+        )
+        self.worker = self._spawn(
+            "worker",
+            [sys.executable, "manage.py", "rungpuworker", "--pool", "bench", "--slots", str(slots)],
+        )
+        wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).exists(), 60, "the worker")
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")
-        return subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
 
     def stop(self) -> None:
         for process in (self.worker, self.web):
@@ -160,8 +187,11 @@ def cpu_seconds(pid: int) -> float:
     fields = stat.rsplit(")", 1)[1].split()
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     # A child is listed under the thread that started it (the model process: the device loop).
-    children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-                for child in _read(task / "children").split()]
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in _read(task / "children").split()
+    ]
     return own + sum(cpu_seconds(child) for child in children)
 
 
@@ -182,7 +212,8 @@ def measure(count: int, seconds: float, wipe: bool = False, checkpoint: str = ""
             for i in range(count):
                 profiles.append(tempfile.mkdtemp(prefix="reverie-bench-chromium-"))
                 context = playwright.chromium.launch_persistent_context(
-                    profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+                    profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+                )
                 page = context.new_page()
                 log_in(page, stack.url, f"bench{i}", PASSWORD)
                 queue_and_play(page, "Coast")
@@ -217,20 +248,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--wipe", action="store_true",
-                        help="allow emptying a database other than the bench's own SQLite file")
-    parser.add_argument("--checkpoint", default="",
-                        help="serve this model file instead of the placeholder")
+    parser.add_argument(
+        "--wipe",
+        action="store_true",
+        help="allow emptying a database other than the bench's own SQLite file",
+    )
+    parser.add_argument(
+        "--checkpoint", default="", help="serve this model file instead of the placeholder"
+    )
     args = parser.parse_args()
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint}: no such file")
     check_wipe_allowed(args.wipe)
     checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else ""
     model = f"model {args.checkpoint}" if args.checkpoint else "placeholder model"
-    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
-          f"{model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window")
-    print("| players | decoded fps per player | key-to-photon p50 | p95 | samples |"
-          " worker CPU |")
+    print(
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
+        f"{model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window"
+    )
+    print("| players | decoded fps per player | key-to-photon p50 | p95 | samples | worker CPU |")
     print("|---|---|---|---|---|---|")
     below = []
     for count in args.players:
@@ -241,8 +277,11 @@ def main() -> None:
         fps = ", ".join(f"{f:.1f}" for f in result["fps"])
         p50_text = f"{statistics.median(p50):.0f} ms" if p50 else "n/a"
         p95_text = f"{max(p95):.0f} ms" if p95 else "n/a"
-        print(f"| {count} | {fps} | {p50_text} | {p95_text} | {samples} |"
-              f" {100 * result['cpu']:.0f}% of a core |", flush=True)
+        print(
+            f"| {count} | {fps} | {p50_text} | {p95_text} | {samples} |"
+            f" {100 * result['cpu']:.0f}% of a core |",
+            flush=True,
+        )
         floor = None if checkpoint else PLACEHOLDER_MIN_FPS.get(count)
         if floor is not None and min(result["fps"]) < floor:
             below.append(f"{count} player(s): {min(result['fps']):.1f} < {floor:.0f} fps")

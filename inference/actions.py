@@ -141,8 +141,12 @@ class ActionSpace:
         vec[index] = 1.0
         return vec
 
-    def encode(self, inp: HeldInput, state: InputState | None = None,
-               gate: Callable[[int], int] | None = None) -> Tensor:
+    def encode(
+        self,
+        inp: HeldInput,
+        state: InputState | None = None,
+        gate: Callable[[int], int] | None = None,
+    ) -> Tensor:
         """One frame's input -> float32 action vector (dim,).
 
         For a one_hot space `gate` (a KeyRepeat) turns the held action into this frame's.
@@ -176,8 +180,9 @@ class ActionSpace:
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ActionInputError(f"action is not numeric: {exc}") from None
         if t.shape != (self.dim,):
-            raise ActionInputError(f"{self.name} needs a vector of {self.dim}, "
-                                   f"got {tuple(t.shape)}")
+            raise ActionInputError(
+                f"{self.name} needs a vector of {self.dim}, got {tuple(t.shape)}"
+            )
         if not torch.isfinite(t).all():
             raise ActionInputError("action vector must be finite; it holds NaN or infinity")
         lows = torch.tensor([-1.0 if isinstance(f, CameraAxis) else 0.0 for f in self.fields])
@@ -202,7 +207,9 @@ class ActionSpace:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, stored inside checkpoints."""
         return {
-            "name": self.name, "kind": self.kind, "wheel_cycles": list(self.wheel_cycles),
+            "name": self.name,
+            "kind": self.kind,
+            "wheel_cycles": list(self.wheel_cycles),
             "fields": [{"type": type(f).__name__, **asdict(f)} for f in self.fields],
         }
 
@@ -215,8 +222,11 @@ class ActionSpace:
                 f = dict(f)
                 kind = f.pop("type")
                 if kind == "Button":
-                    fields.append(Button(f["name"], tuple(f.get("keys", ())),
-                                         tuple(f.get("mouse_buttons", ()))))
+                    fields.append(
+                        Button(
+                            f["name"], tuple(f.get("keys", ())), tuple(f.get("mouse_buttons", ()))
+                        )
+                    )
                 elif kind == "CameraAxis":
                     fields.append(CameraAxis(**f))
                 else:
@@ -233,14 +243,23 @@ def _oasis_25() -> ActionSpace:
     # utils.ACTION_KEYS order of open-oasis, bound to Minecraft's default controls.
     hotbar = tuple(Button(f"hotbar.{n}", (f"Digit{n}",)) for n in range(1, 10))
     fields = (
-        Button("inventory", ("KeyE",)), Button("ESC", ("Escape",)), *hotbar,
-        Button("forward", ("KeyW",)), Button("back", ("KeyS",)),
-        Button("left", ("KeyA",)), Button("right", ("KeyD",)),
-        CameraAxis("cameraX", "dy"), CameraAxis("cameraY", "dx"),
-        Button("jump", ("Space",)), Button("sneak", ("ShiftLeft", "ShiftRight")),
-        Button("sprint", ("ControlLeft", "ControlRight")), Button("swapHands", ("KeyF",)),
-        Button("attack", mouse_buttons=(0,)), Button("use", mouse_buttons=(2,)),
-        Button("pickItem", mouse_buttons=(1,)), Button("drop", ("KeyQ",)),
+        Button("inventory", ("KeyE",)),
+        Button("ESC", ("Escape",)),
+        *hotbar,
+        Button("forward", ("KeyW",)),
+        Button("back", ("KeyS",)),
+        Button("left", ("KeyA",)),
+        Button("right", ("KeyD",)),
+        CameraAxis("cameraX", "dy"),
+        CameraAxis("cameraY", "dx"),
+        Button("jump", ("Space",)),
+        Button("sneak", ("ShiftLeft", "ShiftRight")),
+        Button("sprint", ("ControlLeft", "ControlRight")),
+        Button("swapHands", ("KeyF",)),
+        Button("attack", mouse_buttons=(0,)),
+        Button("use", mouse_buttons=(2,)),
+        Button("pickItem", mouse_buttons=(1,)),
+        Button("drop", ("KeyQ",)),
     )
     return ActionSpace("oasis-25", "multi_binary", fields, tuple(b.name for b in hotbar))
 
@@ -248,14 +267,22 @@ def _oasis_25() -> ActionSpace:
 def _crafter_17() -> ActionSpace:
     # Crafter's Discrete(17) order with the keys of its own human-play GUI.
     fields = (
-        Button("noop"), Button("move_left", ("KeyA", "ArrowLeft")),
-        Button("move_right", ("KeyD", "ArrowRight")), Button("move_up", ("KeyW", "ArrowUp")),
-        Button("move_down", ("KeyS", "ArrowDown")), Button("do", ("Space",), (0,)),
-        Button("sleep", ("Tab",)), Button("place_stone", ("KeyR",)),
-        Button("place_table", ("KeyT",)), Button("place_furnace", ("KeyF",)),
-        Button("place_plant", ("KeyP",)), Button("make_wood_pickaxe", ("Digit1",)),
-        Button("make_stone_pickaxe", ("Digit2",)), Button("make_iron_pickaxe", ("Digit3",)),
-        Button("make_wood_sword", ("Digit4",)), Button("make_stone_sword", ("Digit5",)),
+        Button("noop"),
+        Button("move_left", ("KeyA", "ArrowLeft")),
+        Button("move_right", ("KeyD", "ArrowRight")),
+        Button("move_up", ("KeyW", "ArrowUp")),
+        Button("move_down", ("KeyS", "ArrowDown")),
+        Button("do", ("Space",), (0,)),
+        Button("sleep", ("Tab",)),
+        Button("place_stone", ("KeyR",)),
+        Button("place_table", ("KeyT",)),
+        Button("place_furnace", ("KeyF",)),
+        Button("place_plant", ("KeyP",)),
+        Button("make_wood_pickaxe", ("Digit1",)),
+        Button("make_stone_pickaxe", ("Digit2",)),
+        Button("make_iron_pickaxe", ("Digit3",)),
+        Button("make_wood_sword", ("Digit4",)),
+        Button("make_stone_sword", ("Digit5",)),
         Button("make_iron_sword", ("Digit6",)),
     )
     return ActionSpace("crafter-17", "one_hot", fields)

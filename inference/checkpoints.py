@@ -35,8 +35,20 @@ logger = logging.getLogger(__name__)
 FORMAT = "reverie-world"
 FORMAT_VERSION = "1"
 MAX_HEADER_BYTES = 100 * 1024 * 1024
-_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-             "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+_ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 
 class CheckpointError(ValueError):
@@ -61,8 +73,10 @@ def read_header(path: str | os.PathLike) -> dict:
                 raise CheckpointError(path, f"not a safetensors file ({size} bytes)")
             (n,) = struct.unpack("<Q", prefix)
             if n > min(size - 8, MAX_HEADER_BYTES):
-                raise CheckpointError(path, f"not a safetensors file (header length {n} "
-                                      f"does not fit a {size}-byte file)")
+                raise CheckpointError(
+                    path,
+                    f"not a safetensors file (header length {n} does not fit a {size}-byte file)",
+                )
             header = json.loads(fh.read(n).decode("utf-8"))
     except OSError as exc:
         raise CheckpointError(path, f"cannot read file: {exc.strerror or exc}") from None
@@ -75,11 +89,16 @@ def read_header(path: str | os.PathLike) -> dict:
     for key, entry in sorted(entries, key=lambda kv: (_end_offset(path, *kv), kv[0])):
         begin, end = entry["data_offsets"]
         if end - begin != _ITEMSIZE.get(entry.get("dtype"), 0) * _numel(path, key, entry):
-            raise CheckpointError(path, "corrupt header entry (dtype, shape and byte range "
-                                  "disagree)", key)
+            raise CheckpointError(
+                path, "corrupt header entry (dtype, shape and byte range disagree)", key
+            )
         if end > available:
-            raise CheckpointError(path, f"truncated: tensor data ends at byte {end} of the data "
-                                  f"section, the file holds only {available}", key)
+            raise CheckpointError(
+                path,
+                f"truncated: tensor data ends at byte {end} of the data "
+                f"section, the file holds only {available}",
+                key,
+            )
     return header
 
 
@@ -125,7 +144,7 @@ def load_strict(module: nn.Module, tensors: dict[str, Tensor], path, prefix: str
     """Copy tensors[prefix + name] into module, checking everything before writing anything."""
     state = module.state_dict(keep_vars=True)
     groups = _alias_groups(module)
-    present = {k[len(prefix):]: t for k, t in tensors.items() if k.startswith(prefix)}
+    present = {k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)}
     unexpected = sorted(set(present) - set(state))
     if unexpected:
         raise CheckpointError(path, "unexpected tensor", prefix + unexpected[0])
@@ -137,8 +156,11 @@ def load_strict(module: nn.Module, tensors: dict[str, Tensor], path, prefix: str
         for name in found:
             got, want = present[name], state[name]
             if tuple(got.shape) != tuple(want.shape):
-                raise CheckpointError(path, f"shape {tuple(got.shape)} where the model has "
-                                      f"{tuple(want.shape)}", prefix + name)
+                raise CheckpointError(
+                    path,
+                    f"shape {tuple(got.shape)} where the model has {tuple(want.shape)}",
+                    prefix + name,
+                )
             if not got.is_floating_point():
                 raise CheckpointError(path, f"dtype {got.dtype} is not floating", prefix + name)
             if not torch.equal(got, present[found[0]]):
@@ -163,8 +185,9 @@ def _check_rotary(dit: DiT, sources: dict[str, Tensor], path, prefix: str) -> No
         rtol = 4 * torch.finfo(stored.dtype).eps  # a half-precision file rounds the table
         if not torch.allclose(stored.float(), analytic, rtol=rtol, atol=0.0):
             worst = (stored.float() - analytic).abs().max().item()
-            raise CheckpointError(path, f"rotary table differs from its analytic values by "
-                                  f"{worst:.3g}", prefix + key)
+            raise CheckpointError(
+                path, f"rotary table differs from its analytic values by {worst:.3g}", prefix + key
+            )
 
 
 def load_dit_weights(dit: DiT, path: str | os.PathLike) -> DiT:
@@ -199,20 +222,28 @@ def _canonical_state(module: nn.Module, prefix: str) -> dict[str, Tensor]:
     return {prefix + name: state[name].detach().contiguous().cpu() for name in names}
 
 
-def save_checkpoint(path: str | os.PathLike, config: WorldConfig, dit: DiT,
-                    autoencoder: Autoencoder, action_space: ActionSpace,
-                    training_step: int | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    config: WorldConfig,
+    dit: DiT,
+    autoencoder: Autoencoder,
+    action_space: ActionSpace,
+    training_step: int | None = None,
+) -> Path:
     """Write a Reverie checkpoint: weights plus config and action space in the metadata.
 
     training_step (optional) records how many DiT steps made the weights, so a later run that
     continues from this file counts on from there.
     """
     if action_space.dim != config.dit.external_cond_dim:
-        raise ValueError(f"action space {action_space.name} has {action_space.dim} dims; the "
-                         f"DiT takes {config.dit.external_cond_dim}")
+        raise ValueError(
+            f"action space {action_space.name} has {action_space.dim} dims; the "
+            f"DiT takes {config.dit.external_cond_dim}"
+        )
     tensors = {**_canonical_state(dit, "dit."), **_canonical_state(autoencoder, "ae.")}
     metadata = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
         "config": json.dumps(config.to_dict()),
         "action_space": json.dumps(action_space.to_dict()),
     }
@@ -238,8 +269,12 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedWorld:
     """Read a Reverie checkpoint written by save_checkpoint (float32, CPU, eval mode)."""
     tensors, meta = load_tensors(path)
     if meta.get("format") != FORMAT:
-        raise CheckpointError(path, f"not a Reverie checkpoint (metadata format is "
-                              f"{meta.get('format')!r}, expected {FORMAT!r})", "__metadata__")
+        raise CheckpointError(
+            path,
+            f"not a Reverie checkpoint (metadata format is "
+            f"{meta.get('format')!r}, expected {FORMAT!r})",
+            "__metadata__",
+        )
     try:
         config = WorldConfig.from_dict(json.loads(meta["config"]))
     except (KeyError, TypeError, ValueError) as exc:
@@ -247,11 +282,15 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedWorld:
     try:
         action_space = ActionSpace.from_dict(json.loads(meta["action_space"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(path, f"bad action space in metadata: {exc!r}",
-                              "__metadata__") from None
+        raise CheckpointError(
+            path, f"bad action space in metadata: {exc!r}", "__metadata__"
+        ) from None
     if action_space.dim != config.dit.external_cond_dim:
-        raise CheckpointError(path, f"action space has {action_space.dim} dims, the DiT "
-                              f"{config.dit.external_cond_dim}", "__metadata__")
+        raise CheckpointError(
+            path,
+            f"action space has {action_space.dim} dims, the DiT {config.dit.external_cond_dim}",
+            "__metadata__",
+        )
     stray = sorted(k for k in tensors if not k.startswith(("dit.", "ae.")))
     if stray:
         raise CheckpointError(path, "unexpected tensor", stray[0])
@@ -261,7 +300,8 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedWorld:
     try:
         step = int(meta["training_step"]) if "training_step" in meta else None
     except ValueError:
-        raise CheckpointError(path, f"bad training_step in metadata: "
-                              f"{meta['training_step']!r}", "__metadata__") from None
+        raise CheckpointError(
+            path, f"bad training_step in metadata: {meta['training_step']!r}", "__metadata__"
+        ) from None
     logger.info("loaded %s checkpoint from %s", config.name, path)
     return LoadedWorld(config, action_space, dit.eval(), ae.eval(), step)

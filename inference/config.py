@@ -126,8 +126,9 @@ class WorldConfig:
             dit=DiTConfig(**data["dit"]),
             autoencoder=ae_cls(**ae_fields),
             scaling_factor=float(data["scaling_factor"]),
-            sampling=SamplingConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                       for k, v in data["sampling"].items()}),
+            sampling=SamplingConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in data["sampling"].items()}
+            ),
             action_space=data["action_space"],
         )
 
@@ -168,8 +169,16 @@ PRESETS: dict[str, WorldConfig] = {
     "small": WorldConfig(
         name="small",
         dit=DiTConfig(
-            input_h=16, input_w=16, patch_size=2, in_channels=4, hidden_size=192, depth=3,
-            num_heads=3, mlp_ratio=4.0, external_cond_dim=17, max_frames=8,
+            input_h=16,
+            input_w=16,
+            patch_size=2,
+            in_channels=4,
+            hidden_size=192,
+            depth=3,
+            num_heads=3,
+            mlp_ratio=4.0,
+            external_cond_dim=17,
+            max_frames=8,
         ),
         autoencoder=ConvAutoencoderConfig(
             image_height=64, image_width=64, latent_channels=4, channels=(32, 64, 128)
@@ -185,12 +194,28 @@ PRESETS: dict[str, WorldConfig] = {
     "tiny": WorldConfig(
         name="tiny",
         dit=DiTConfig(
-            input_h=6, input_w=8, patch_size=2, in_channels=16, hidden_size=64, depth=2,
-            num_heads=4, mlp_ratio=4.0, external_cond_dim=25, max_frames=4,
+            input_h=6,
+            input_w=8,
+            patch_size=2,
+            in_channels=16,
+            hidden_size=64,
+            depth=2,
+            num_heads=4,
+            mlp_ratio=4.0,
+            external_cond_dim=25,
+            max_frames=4,
         ),
         autoencoder=ViTAutoencoderConfig(
-            latent_dim=16, input_height=120, input_width=160, patch_size=20, enc_dim=64,
-            enc_depth=1, enc_heads=4, dec_dim=64, dec_depth=2, dec_heads=4,
+            latent_dim=16,
+            input_height=120,
+            input_width=160,
+            patch_size=20,
+            enc_dim=64,
+            enc_depth=1,
+            enc_heads=4,
+            dec_dim=64,
+            dec_depth=2,
+            dec_heads=4,
         ),
         scaling_factor=0.07843137255,
         sampling=SamplingConfig(ddim_steps=3, window_mode="exact", fps=20),

@@ -64,8 +64,14 @@ class _Session:
 class Engine:
     """Batched, KV-cached world-model rollout; step() returns one uint8 RGB frame per session."""
 
-    def __init__(self, config: WorldConfig, dit: DiT, autoencoder: Autoencoder,
-                 action_space: ActionSpace | None = None, options: EngineOptions | None = None):
+    def __init__(
+        self,
+        config: WorldConfig,
+        dit: DiT,
+        autoencoder: Autoencoder,
+        action_space: ActionSpace | None = None,
+        options: EngineOptions | None = None,
+    ):
         options = options or EngineOptions()
         if options.num_threads:
             torch.set_num_threads(options.num_threads)  # process-wide, by design of torch
@@ -76,8 +82,10 @@ class Engine:
             raise ValueError(f"window_mode must be 'exact' or 'rolling', not {self.window_mode!r}")
         self.action_space = action_space or get_action_space(config.action_space)
         if self.action_space.dim != config.dit.external_cond_dim:
-            raise ValueError(f"action space {self.action_space.name} has {self.action_space.dim}"
-                             f" dims; the DiT takes {config.dit.external_cond_dim}")
+            raise ValueError(
+                f"action space {self.action_space.name} has {self.action_space.dim}"
+                f" dims; the DiT takes {config.dit.external_cond_dim}"
+            )
         self.dit = dit.to(self.device, self.dtype).eval()
         # The decoder runs in float32 as in generate.py; it is a small share of the frame time.
         self.autoencoder = autoencoder.to(self.device, torch.float32).eval()
@@ -113,8 +121,14 @@ class Engine:
     # -- construction -------------------------------------------------------------------
 
     @classmethod
-    def from_checkpoint(cls, path, device: str = "cpu", dtype: str = "float32",
-                        sampling: Mapping[str, Any] | None = None, **options: Any) -> Engine:
+    def from_checkpoint(
+        cls,
+        path,
+        device: str = "cpu",
+        dtype: str = "float32",
+        sampling: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Engine:
         """An engine serving a Reverie checkpoint (see checkpoints.save_checkpoint).
 
         sampling overrides fields of the checkpoint's SamplingConfig (evaluations, benches).
@@ -125,8 +139,9 @@ class Engine:
         return cls(config, world.dit, world.autoencoder, world.action_space, opts)
 
     @classmethod
-    def from_oasis_release(cls, dit_path, vae_path, device: str = "cpu",
-                           dtype: str = "float32", **options: Any) -> Engine:
+    def from_oasis_release(
+        cls, dit_path, vae_path, device: str = "cpu", dtype: str = "float32", **options: Any
+    ) -> Engine:
         """An engine serving the public oasis500m.safetensors + vit-l-20.safetensors pair."""
         config, dit, vae = load_oasis_release(dit_path, vae_path)
         return cls(config, dit, vae, options=EngineOptions(device=device, dtype=dtype, **options))
@@ -148,11 +163,15 @@ class Engine:
         if not schedule:
             return (sampling.stabilization_level - 1,) * sampling.ddim_steps, False
         if len(schedule) != sampling.ddim_steps:
-            raise ValueError(f"context_schedule {schedule} needs one level per denoising pass "
-                             f"({sampling.ddim_steps})")
+            raise ValueError(
+                f"context_schedule {schedule} needs one level per denoising pass "
+                f"({sampling.ddim_steps})"
+            )
         if not all(0 <= level < sampling.max_noise_level for level in schedule):
-            raise ValueError(f"context_schedule levels must lie in [0, "
-                             f"{sampling.max_noise_level}), got {schedule}")
+            raise ValueError(
+                f"context_schedule levels must lie in [0, "
+                f"{sampling.max_noise_level}), got {schedule}"
+            )
         return schedule, True
 
     def _stream(self, cache: list, level: int) -> list:
@@ -164,8 +183,10 @@ class Engine:
         heads, head_dim = self._head
         shape = (rows, self._tokens, heads, self.window, head_dim)  # (S, N, h, L, d)
         # Zeros, never empty(): masked slots still enter the A.V product, and 0 * NaN = NaN.
-        return (torch.zeros(shape, device=self.device, dtype=self.dtype),
-                torch.zeros(shape, device=self.device, dtype=self.dtype))
+        return (
+            torch.zeros(shape, device=self.device, dtype=self.dtype),
+            torch.zeros(shape, device=self.device, dtype=self.dtype),
+        )
 
     # -- sessions -------------------------------------------------------------------------
 
@@ -184,9 +205,15 @@ class Engine:
         """The model's actions in vector order."""
         return tuple(f.name for f in self.action_space.fields)
 
-    def add_session(self, session_id: str, prompt_frames: Any = None,
-                    prompt_latents: Tensor | None = None, prompt_actions: Tensor | None = None,
-                    seed: int | None = None, generator: torch.Generator | None = None) -> None:
+    def add_session(
+        self,
+        session_id: str,
+        prompt_frames: Any = None,
+        prompt_latents: Tensor | None = None,
+        prompt_actions: Tensor | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         """Start a session from uint8 frames (P,H,W,3) or scaled latents (P,C,H,W).
 
         prompt_actions (P, A) default to zeros, as generate.py gives the prompt frame. The noise
@@ -200,8 +227,9 @@ class Engine:
             prompt_latents = self.encode_frames(prompt_frames)
         latents = prompt_latents.to(self.device, torch.float32)
         if latents.dim() != 4 or tuple(latents.shape[1:]) != self.latent_shape or not len(latents):
-            raise ValueError(f"prompt latents must be (P>=1, {self.latent_shape}), "
-                             f"got {tuple(latents.shape)}")
+            raise ValueError(
+                f"prompt latents must be (P>=1, {self.latent_shape}), got {tuple(latents.shape)}"
+            )
         if prompt_actions is None:
             prompt_actions = torch.zeros(len(latents), self.action_space.dim)
         actions = torch.as_tensor(prompt_actions).to(self.device, torch.float32)
@@ -215,16 +243,21 @@ class Engine:
                 generator.manual_seed(seed)
         keep = self.window - 1
         self._sessions[session_id] = _Session(
-            session_id, generator, deque(latents[-keep:], maxlen=keep),
-            deque(actions[-keep:], maxlen=keep))
+            session_id,
+            generator,
+            deque(latents[-keep:], maxlen=keep),
+            deque(actions[-keep:], maxlen=keep),
+        )
         self._order.append(session_id)
-        self._cache = [tuple(torch.cat((t, r)) for t, r in zip(kv, self._empty_rows(1),
-                                                              strict=True))
-                       for kv in self._cache]
+        self._cache = [
+            tuple(torch.cat((t, r)) for t, r in zip(kv, self._empty_rows(1), strict=True))
+            for kv in self._cache
+        ]
         # Prefill now, so the join costs the caller of add_session, not everyone's next frame.
         with torch.no_grad():
-            self._rebuild_stale([self._sessions[session_id]],
-                                [(k[-1:], v[-1:]) for k, v in self._cache])  # views of the row
+            self._rebuild_stale(
+                [self._sessions[session_id]], [(k[-1:], v[-1:]) for k, v in self._cache]
+            )  # views of the row
         logger.info("session %s joined with %d prompt frame(s)", session_id, len(latents))
 
     def remove_session(self, session_id: str) -> bool:
@@ -233,8 +266,11 @@ class Engine:
             return False
         row = self._order.index(session_id)
         self._order.pop(row)
-        keep = torch.tensor([i for i in range(len(self._order) + 1) if i != row],
-                            device=self.device, dtype=torch.long)
+        keep = torch.tensor(
+            [i for i in range(len(self._order) + 1) if i != row],
+            device=self.device,
+            dtype=torch.long,
+        )
         self._cache = [(k.index_select(0, keep), v.index_select(0, keep)) for k, v in self._cache]
         logger.info("session %s left", session_id)
         return True
@@ -252,8 +288,9 @@ class Engine:
         """uint8 RGB (P,H,W,3) -> scaled posterior means (P,C,H,W) (resized if needed)."""
         images = torch.as_tensor(np.asarray(frames), device=self.device)
         if images.dim() != 4 or images.shape[-1] != 3 or images.dtype != torch.uint8:
-            raise ValueError(f"prompt frames must be uint8 (P,H,W,3), got {tuple(images.shape)}"
-                             f" {images.dtype}")
+            raise ValueError(
+                f"prompt frames must be uint8 (P,H,W,3), got {tuple(images.shape)} {images.dtype}"
+            )
         images = images.permute(0, 3, 1, 2).float() / 255  # (P, 3, H, W) in [0, 1]
         size = self.config.image_size
         if tuple(images.shape[-2:]) != size:
@@ -277,8 +314,9 @@ class Engine:
 
     # -- stepping --------------------------------------------------------------------------
 
-    def step(self, actions: Mapping[str, Any] | None = None,
-             sessions: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    def step(
+        self, actions: Mapping[str, Any] | None = None, sessions: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Advance sessions one frame (default: every live one); {session id: uint8 (H,W,3)}.
 
         actions maps session ids to an action vector (A,) (a worker's come from
@@ -292,8 +330,9 @@ class Engine:
         frames = self.decode_latents(latents)  # only the new frames are decoded
         return {sid: frames[i] for i, sid in enumerate(ids)}
 
-    def step_latents(self, actions: Mapping[str, Any] | None = None,
-                     sessions: Iterable[str] | None = None) -> dict[str, Tensor]:
+    def step_latents(
+        self, actions: Mapping[str, Any] | None = None, sessions: Iterable[str] | None = None
+    ) -> dict[str, Tensor]:
         """Like step, but returns the new scaled latents (C,H,W) and skips decoding."""
         ids, latents = self._advance(actions or {}, sessions)
         return {sid: latents[i] for i, sid in enumerate(ids)}
@@ -343,8 +382,9 @@ class Engine:
                 for level in self._streams:
                     t = torch.full(x.shape[:2], level, dtype=torch.long, device=self.device)
                     kv = self.dit.prefill_kv(self._noised(x, eps, level).to(self.dtype), t, a)
-                    for (k_cache, v_cache), (k, v) in zip(self._stream(cache, level), kv,
-                                                          strict=True):
+                    for (k_cache, v_cache), (k, v) in zip(
+                        self._stream(cache, level), kv, strict=True
+                    ):
                         k_cache[index, :, :, :length] = k.view(shape)  # (g*N,h,T,d)->(g,N,h,T,d)
                         v_cache[index, :, :, :length] = v.view(shape)  # same
             for s in group:
@@ -359,8 +399,9 @@ class Engine:
         """
         if not self._ctx_noise:
             return None
-        return torch.stack([torch.randn(x.shape[1:], generator=s.generator, device=self.device)
-                            for s in sessions])
+        return torch.stack(
+            [torch.randn(x.shape[1:], generator=s.generator, device=self.device) for s in sessions]
+        )
 
     def _noised(self, x: Tensor, eps: Tensor | None, level: int) -> Tensor:
         """Context latents x forward-diffused to `level` with eps (unchanged when eps is None)."""
@@ -379,15 +420,19 @@ class Engine:
         return list(self._order) if sessions is None else [s for s in self._order if s in wanted]
 
     @torch.no_grad()
-    def _advance(self, actions: Mapping[str, Any],
-                 sessions: Iterable[str] | None) -> tuple[list[str], Tensor | None]:
+    def _advance(
+        self, actions: Mapping[str, Any], sessions: Iterable[str] | None
+    ) -> tuple[list[str], Tensor | None]:
         ids = self._select(actions, sessions)
         if not ids:
             return [], None
         a = self._action_rows(ids, actions)[:, None]  # (S, 1, A)
         everyone = len(ids) == len(self._order)
-        index = None if everyone else torch.tensor([self._order.index(s) for s in ids],
-                                                   device=self.device)
+        index = (
+            None
+            if everyone
+            else torch.tensor([self._order.index(s) for s in ids], device=self.device)
+        )
         # A subset works on gathered copies of its rows, written back after the frame.
         cache = self._cache if index is None else [(k[index], v[index]) for k, v in self._cache]
         group = [self._sessions[sid] for sid in ids]
@@ -410,23 +455,38 @@ class Engine:
         for level in self._streams:  # commit the pending frame into the other streams alone
             if level != first:
                 t_ctx = torch.full((S, 1), level, dtype=torch.long, device=self.device)
-                self._step_fn(self._noised(pending, eps, level).to(self.dtype), t_ctx, pending_a,
-                              self._stream(cache, level), positions, span - 1, ragged)
+                self._step_fn(
+                    self._noised(pending, eps, level).to(self.dtype),
+                    t_ctx,
+                    pending_a,
+                    self._stream(cache, level),
+                    positions,
+                    span - 1,
+                    ragged,
+                )
         t_ctx = torch.full((S, 1), first, dtype=torch.long, device=self.device)
         pending = self._noised(pending, eps, first)
         noise_max = self.config.sampling.noise_abs_max
-        x = torch.stack([
-            torch.randn(self.latent_shape, generator=s.generator, device=self.device)
-            for s in sessions
-        ]).clamp(-noise_max, noise_max)[:, None]  # (S, 1, C, H, W)
+        x = torch.stack(
+            [
+                torch.randn(self.latent_shape, generator=s.generator, device=self.device)
+                for s in sessions
+            ]
+        ).clamp(-noise_max, noise_max)[:, None]  # (S, 1, C, H, W)
         steps = len(self._levels)
         for k, (level, level_next) in zip(range(steps, 0, -1), self._levels, strict=True):
             t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
             stream = self._stream(cache, self._ctx_levels[steps - k])
             if k == steps:  # first step: commit the pending frame's K/V in the same pass
-                v = self._step_fn(torch.cat((pending, x), 1).to(self.dtype),
-                                  torch.cat((t_ctx, t), 1), torch.cat((pending_a, a), 1),
-                                  stream, positions, span, ragged)
+                v = self._step_fn(
+                    torch.cat((pending, x), 1).to(self.dtype),
+                    torch.cat((t_ctx, t), 1),
+                    torch.cat((pending_a, a), 1),
+                    stream,
+                    positions,
+                    span,
+                    ragged,
+                )
             else:
                 v = self._step_fn(x.to(self.dtype), t, a, stream, positions + 1, span, ragged)
             abar_next = torch.ones((), device=self.device) if k == 1 else self._abar[level_next]
@@ -457,8 +517,9 @@ class Engine:
         # Rolling window: drop slot 0 and move slots 1..L-1 down one position. RoPE scores
         # depend only on position differences, so rotating every key back by one step keeps
         # the cache consistent with window-relative positions.
-        back = temporal_rope(self.dit.temporal_rotary_emb.freqs,
-                             torch.tensor(-1, device=self.device))  # (d/2,)
+        back = temporal_rope(
+            self.dit.temporal_rotary_emb.freqs, torch.tensor(-1, device=self.device)
+        )  # (d/2,)
         for k_cache, v_cache in cache:
             k_cache[rows, :, :, :-1] = rotate_pairs(k_cache[rows, :, :, 1:], back)
             v_cache[rows, :, :, :-1] = v_cache[rows, :, :, 1:]

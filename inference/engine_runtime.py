@@ -29,23 +29,38 @@ logger = logging.getLogger(__name__)
 class EngineRuntime:
     """Serves a Reverie checkpoint through the Engine, one cache row per session."""
 
-    def __init__(self, checkpoint: str = "", device: str = "cpu", dtype: str | None = None,
-                 threads: int | None = None, key_repeat: int = PERIOD, seed: int | None = None,
-                 sampling: Mapping[str, Any] | None = None, **options: Any):
+    def __init__(
+        self,
+        checkpoint: str = "",
+        device: str = "cpu",
+        dtype: str | None = None,
+        threads: int | None = None,
+        key_repeat: int = PERIOD,
+        seed: int | None = None,
+        sampling: Mapping[str, Any] | None = None,
+        **options: Any,
+    ):
         if not checkpoint:
             raise ValueError("EngineRuntime needs a checkpoint: the pool's, or DEFAULT_CHECKPOINT")
         path = Path(checkpoint)
         if not path.is_file():
-            raise FileNotFoundError(f"world-model checkpoint {path} does not exist; train one "
-                                    "(inference/training/README.md) or set the pool's checkpoint")
+            raise FileNotFoundError(
+                f"world-model checkpoint {path} does not exist; train one "
+                "(inference/training/README.md) or set the pool's checkpoint"
+            )
         device = device or "cpu"
         if device in ("gpu", "cuda") or device.startswith("cuda"):
             device = device if device.startswith("cuda") else "cuda"
         self.dtype = choose_dtype(device, dtype)
         try:
-            self.engine = Engine.from_checkpoint(path, device=device, dtype=self.dtype,
-                                                 sampling=sampling, num_threads=threads,
-                                                 **options)
+            self.engine = Engine.from_checkpoint(
+                path,
+                device=device,
+                dtype=self.dtype,
+                sampling=sampling,
+                num_threads=threads,
+                **options,
+            )
         except CheckpointError:
             raise
         except (ValueError, KeyError, TypeError, RuntimeError) as exc:
@@ -58,8 +73,7 @@ class EngineRuntime:
         self.key_repeat = key_repeat if self.action_space.kind == "one_hot" else 1
         self.seed = seed
         self._live: set[str] = set()
-        logger.info("serving %s on %s in %s (key repeat %d)", path, device, self.dtype,
-                    key_repeat)
+        logger.info("serving %s on %s in %s (key repeat %d)", path, device, self.dtype, key_repeat)
 
     def warm(self) -> None:
         """Run one throwaway frame so the first player does not pay for allocation."""
@@ -79,19 +93,24 @@ class EngineRuntime:
         self.stop(session_id)
         space = self.engine.action_space
         # The prompt frames stand for "nothing pressed": the space's no-op, as in training.
-        prompt_actions = space.zeros().repeat(len(frames[-(self.engine.window - 1):]), 1)
+        prompt_actions = space.zeros().repeat(len(frames[-(self.engine.window - 1) :]), 1)
         if seed is None and self.seed is not None:
             seed = self.seed + len(self._live)
-        self.engine.add_session(session_id, prompt_frames=frames[-(self.engine.window - 1):],
-                                prompt_actions=prompt_actions, seed=seed)
+        self.engine.add_session(
+            session_id,
+            prompt_frames=frames[-(self.engine.window - 1) :],
+            prompt_actions=prompt_actions,
+            seed=seed,
+        )
         self._live.add(session_id)
 
     def step(self, actions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Advance the listed live sessions one frame; unknown ids are skipped."""
         live = {sid: a for sid, a in actions.items() if sid in self._live}
         if len(live) != len(actions):
-            logger.warning("step for sessions that are not live: %s",
-                           sorted(set(actions) - set(live)))
+            logger.warning(
+                "step for sessions that are not live: %s", sorted(set(actions) - set(live))
+            )
         if not live:
             return {}
         return self.engine.step(live, sessions=list(live))

@@ -18,11 +18,17 @@ logger = logging.getLogger(__name__)
 
 # Four movement keys and one "do" button, declared like any model's actions: the play page lists
 # these bindings, and the session's ActionEncoder turns held ones into the action vector.
-ACTION_SPACE = ActionSpace("placeholder-5", "multi_binary", (
-    Button("forward", ("KeyW", "ArrowUp")), Button("back", ("KeyS", "ArrowDown")),
-    Button("left", ("KeyA", "ArrowLeft")), Button("right", ("KeyD", "ArrowRight")),
-    Button("attack", ("Space",), (0,)),
-))
+ACTION_SPACE = ActionSpace(
+    "placeholder-5",
+    "multi_binary",
+    (
+        Button("forward", ("KeyW", "ArrowUp")),
+        Button("back", ("KeyS", "ArrowDown")),
+        Button("left", ("KeyA", "ArrowLeft")),
+        Button("right", ("KeyD", "ArrowRight")),
+        Button("attack", ("Space",), (0,)),
+    ),
+)
 ACTION_NAMES = ACTION_SPACE.names
 
 

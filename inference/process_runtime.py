@@ -63,16 +63,26 @@ class ProcessRuntime:
     ModelProcessError at once (`stop` excepted: a dead model has no sessions left to forget).
     """
 
-    def __init__(self, target: str, *, start_timeout: float = 600.0,
-                 call_timeout: float = 120.0, **options: Any):
+    def __init__(
+        self,
+        target: str,
+        *,
+        start_timeout: float = 600.0,
+        call_timeout: float = 120.0,
+        **options: Any,
+    ):
         self.target = target
         self.start_timeout, self.call_timeout = start_timeout, call_timeout
         self._broken: str | None = None  # why calls can no longer be answered
         context = multiprocessing.get_context("spawn")  # a fork would copy the worker's threads
         self._conn, child = context.Pipe()
         log_level = logging.getLogger().getEffectiveLevel()
-        self._process = context.Process(target=serve, args=(child, target, options, log_level),
-                                        name="reverie-model", daemon=True)
+        self._process = context.Process(
+            target=serve,
+            args=(child, target, options, log_level),
+            name="reverie-model",
+            daemon=True,
+        )
         self._process.start()
         child.close()
         try:

@@ -37,8 +37,7 @@ def _host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     chosen = list(settings.WEBRTC_HOST_ADDRESSES)
     if not chosen:
         return _aioice_host_addresses(use_ipv4=use_ipv4, use_ipv6=use_ipv6)
-    return [a for a in chosen
-            if (use_ipv4 and ":" not in a) or (use_ipv6 and ":" in a)]
+    return [a for a in chosen if (use_ipv4 and ":" not in a) or (use_ipv6 and ":" in a)]
 
 
 def configure_aiortc() -> None:
@@ -54,9 +53,12 @@ def configure_aiortc() -> None:
 
 def ice_servers() -> list[RTCIceServer]:
     """RTCIceServer list from ICE_SERVERS; empty means no STUN/TURN server is ever contacted."""
-    return [RTCIceServer(urls=entry["urls"], username=entry.get("username"),
-                         credential=entry.get("credential"))
-            for entry in settings.ICE_SERVERS]
+    return [
+        RTCIceServer(
+            urls=entry["urls"], username=entry.get("username"), credential=entry.get("credential")
+        )
+        for entry in settings.ICE_SERVERS
+    ]
 
 
 def loopback_only() -> bool:
@@ -125,15 +127,23 @@ class StreamingLoop:
         self._thread.join(timeout)
 
     async def close_all(self) -> None:
-        await asyncio.gather(*(peer.close() for peer in list(self.peers.values())),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(peer.close() for peer in list(self.peers.values())), return_exceptions=True
+        )
 
 
 class SessionPeer:
     """One RTCPeerConnection answering a page's offer: video out, input data channel in."""
 
-    def __init__(self, streaming: StreamingLoop, session_id: str, folder: InputFolder,
-                 codec: str, scale: int, on_state: Callable[[str], None]):
+    def __init__(
+        self,
+        streaming: StreamingLoop,
+        session_id: str,
+        folder: InputFolder,
+        codec: str,
+        scale: int,
+        on_state: Callable[[str], None],
+    ):
         self.streaming = streaming
         self.session_id = session_id
         self.folder = folder
@@ -170,7 +180,8 @@ class SessionPeer:
         preferred = [c for c in codecs if c.mimeType == wanted]
         # rtx stays offered after the chosen codec: it repairs loss without changing codec.
         transceiver.setCodecPreferences(
-            preferred + [c for c in codecs if c.mimeType == "video/rtx"])
+            preferred + [c for c in codecs if c.mimeType == "video/rtx"]
+        )
 
     def _state_changed(self) -> None:
         state = self.pc.connectionState
@@ -203,8 +214,7 @@ class SessionPeer:
         pts = self.track.push(image, generated_at)
         if seq is not None:
             try:
-                self.streaming.loop.call_soon_threadsafe(self._send,
-                                                         encode_ack(seq, number, pts))
+                self.streaming.loop.call_soon_threadsafe(self._send, encode_ack(seq, number, pts))
             except RuntimeError:
                 pass
 
@@ -217,6 +227,10 @@ class SessionPeer:
         if self.streaming.peers.get(self.session_id) is self:
             del self.streaming.peers[self.session_id]
         await self.pc.close()
-        logger.info("session %s peer closed (frames sent %d, dropped %d, bad input %s)",
-                    self.session_id, self.track.sent, self.track.dropped,
-                    dict(self.folder.dropped) or "none")
+        logger.info(
+            "session %s peer closed (frames sent %d, dropped %d, bad input %s)",
+            self.session_id,
+            self.track.sent,
+            self.track.dropped,
+            dict(self.folder.dropped) or "none",
+        )

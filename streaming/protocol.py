@@ -98,8 +98,9 @@ def _list(value: Any, what: str, limit: int) -> list:
 def decode(data: str | bytes) -> InputMessage | PingMessage:
     """Parse and validate one message from the page; raises ProtocolError with the reason."""
     if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(data)} bytes; at most {MAX_MESSAGE_BYTES}",
-                            kind="oversized")
+        raise ProtocolError(
+            f"message of {len(data)} bytes; at most {MAX_MESSAGE_BYTES}", kind="oversized"
+        )
     try:
         raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -127,7 +128,9 @@ def decode(data: str | bytes) -> InputMessage | PingMessage:
         if isinstance(button, bool) or not isinstance(button, int) or button not in MOUSE_BUTTONS:
             raise ProtocolError(f"buttons must be integers 0..4, got {button!r}")
     return InputMessage(
-        seq=seq, t=_number(raw.get("t", 0), "t"), keys=frozenset(keys),
+        seq=seq,
+        t=_number(raw.get("t", 0), "t"),
+        keys=frozenset(keys),
         dx=_clamp(_number(raw.get("dx", 0), "dx"), MAX_MOUSE_DELTA),
         dy=_clamp(_number(raw.get("dy", 0), "dy"), MAX_MOUSE_DELTA),
         buttons=frozenset(buttons),
@@ -141,11 +144,23 @@ def _no_unknown(raw: dict, allowed: frozenset[str]) -> None:
         raise ProtocolError(f"unknown field(s) {sorted(map(str, unknown))}")
 
 
-def encode_input(seq: int, t: float, keys=(), dx: float = 0.0, dy: float = 0.0, buttons=(),
-                 wheel: float = 0.0) -> str:
+def encode_input(
+    seq: int, t: float, keys=(), dx: float = 0.0, dy: float = 0.0, buttons=(), wheel: float = 0.0
+) -> str:
     """The page's input message (used by tests and the benchmark's players)."""
-    return json.dumps({"v": VERSION, "type": "input", "seq": seq, "t": t, "keys": sorted(keys),
-                       "dx": dx, "dy": dy, "buttons": sorted(buttons), "wheel": wheel})
+    return json.dumps(
+        {
+            "v": VERSION,
+            "type": "input",
+            "seq": seq,
+            "t": t,
+            "keys": sorted(keys),
+            "dx": dx,
+            "dy": dy,
+            "buttons": sorted(buttons),
+            "wheel": wheel,
+        }
+    )
 
 
 def encode_ack(seq: int, frame: int, pts: int) -> str:
@@ -239,7 +254,13 @@ class InputFolder:
         with self._lock:
             new_seq = self._seq if self._seq > self._taken_seq else None
             self._taken_seq = self._seq
-            folded = FoldedInput(keys=self._keys, dx=self._dx, dy=self._dy,
-                                 buttons=self._buttons, wheel=self._wheel, seq=new_seq)
+            folded = FoldedInput(
+                keys=self._keys,
+                dx=self._dx,
+                dy=self._dy,
+                buttons=self._buttons,
+                wheel=self._wheel,
+                seq=new_seq,
+            )
             self._dx = self._dy = self._wheel = 0.0
             return folded

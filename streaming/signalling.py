@@ -36,8 +36,14 @@ MAX_WAITING = 8
 class SessionStream:
     """A session's streaming side: its input folder, current peer and signalling listener."""
 
-    def __init__(self, streaming: StreamingLoop, session_id: str, bindings: list[dict[str, Any]],
-                 codec: str = "vp8", scale: int = 1):
+    def __init__(
+        self,
+        streaming: StreamingLoop,
+        session_id: str,
+        bindings: list[dict[str, Any]],
+        codec: str = "vp8",
+        scale: int = 1,
+    ):
         self.streaming = streaming
         self.session_id = session_id
         self.bindings = bindings  # the model's key list, sent to the page with each answer
@@ -103,8 +109,10 @@ class SessionStream:
         self._channel = await layer.new_channel()
         await layer.group_add(worker_group(self.session_id), self._channel)
         arrived = asyncio.Event()  # set by the receiver whenever the inbox gains a message
-        self._tasks = [asyncio.ensure_future(self._receive(layer, arrived)),
-                       asyncio.ensure_future(self._serve(layer, arrived))]
+        self._tasks = [
+            asyncio.ensure_future(self._receive(layer, arrived)),
+            asyncio.ensure_future(self._serve(layer, arrived)),
+        ]
         logger.info("session %s listening for signalling", self.session_id)
 
     async def _close(self) -> None:
@@ -153,8 +161,9 @@ class SessionStream:
     async def handle(self, layer, message: dict[str, Any], superseded: str | None = None) -> None:
         """One relayed message from the page: only offers are expected."""
         if message.get("type") != "signal.offer":
-            logger.warning("session %s: unexpected signalling %r", self.session_id,
-                           message.get("type"))
+            logger.warning(
+                "session %s: unexpected signalling %r", self.session_id, message.get("type")
+            )
             return
         reply_to = message.get("reply_to")
         if not isinstance(reply_to, str):
@@ -167,9 +176,15 @@ class SessionStream:
             return
         sdp = message.get("sdp")
         if not isinstance(sdp, str) or not 0 < len(sdp) <= MAX_SDP_CHARS:
-            await self._reply(layer, reply_to, {"kind": "error", "error": "offer SDP is missing "
-                                                 f"or larger than {MAX_SDP_CHARS} characters"},
-                              offer_id)
+            await self._reply(
+                layer,
+                reply_to,
+                {
+                    "kind": "error",
+                    "error": f"offer SDP is missing or larger than {MAX_SDP_CHARS} characters",
+                },
+                offer_id,
+            )
             return
         await self._tell_replaced(layer, reply_to)
         await self._reply(layer, reply_to, await self._answer(sdp, reply_to), offer_id)
@@ -189,8 +204,14 @@ class SessionStream:
         if old is not None:
             await old.close()  # one peer per session: the newest page wins
         self.folder.restart()  # the new page counts its input from seq 1
-        peer = SessionPeer(self.streaming, self.session_id, self.folder, self.codec,
-                           self.scale, on_state=lambda state: self._peer_state(peer, state))
+        peer = SessionPeer(
+            self.streaming,
+            self.session_id,
+            self.folder,
+            self.codec,
+            self.scale,
+            on_state=lambda state: self._peer_state(peer, state),
+        )
         try:
             answer = await peer.answer(sdp)
         except Exception as exc:
@@ -216,8 +237,9 @@ class SessionStream:
 
     async def _reply(self, layer, channel: str, signal: dict[str, Any], offer_id: Any) -> None:
         # The page matches answers to its latest offer by this id and ignores the rest.
-        await layer.send(channel, {"type": "session.signal",
-                                   "signal": {**signal, "offer_id": offer_id}})
+        await layer.send(
+            channel, {"type": "session.signal", "signal": {**signal, "offer_id": offer_id}}
+        )
 
 
 async def _close_shielded(peer: SessionPeer) -> None:

@@ -49,8 +49,9 @@ class FrameTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, scale: int = 1, depth: int = 2,
-                 label: str = ""):
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, scale: int = 1, depth: int = 2, label: str = ""
+    ):
         super().__init__()
         self.label = label
         self.scale = scale

@@ -21,9 +21,15 @@ def _clear_rate_limits():
 
 @pytest.fixture
 def pool(db):
-    return GpuPool.objects.create(name="Test pool", slug="test", slots_per_worker=1,
-                                  session_seconds=300, idle_seconds=60, idle_warning_seconds=15,
-                                  disconnect_grace_seconds=20)
+    return GpuPool.objects.create(
+        name="Test pool",
+        slug="test",
+        slots_per_worker=1,
+        session_seconds=300,
+        idle_seconds=60,
+        idle_warning_seconds=15,
+        disconnect_grace_seconds=20,
+    )
 
 
 def make_world(pool, slug="coast", name="Coast"):
@@ -41,8 +47,9 @@ def world(pool):
 def make_worker(pool, slots=1, ready=True) -> Worker:
     worker = fleet_services.register_worker(pool, slots, version="test")
     if ready:
-        Worker.objects.filter(pk=worker.pk).update(state=Worker.State.READY,
-                                                   last_heartbeat=timezone.now())
+        Worker.objects.filter(pk=worker.pk).update(
+            state=Worker.State.READY, last_heartbeat=timezone.now()
+        )
         worker.refresh_from_db()
     return worker
 

@@ -13,12 +13,14 @@ def check_settings(app_configs, **kwargs):
     problems = []
     public = not settings.DEBUG and set(settings.ALLOWED_HOSTS) - LOCAL_HOSTS
     if public and settings.SECRET_KEY.startswith("reverie-insecure"):
-        problems.append(Error("SECRET_KEY is the embedded development key; set SECRET_KEY",
-                              id="reverie.E005"))
+        problems.append(
+            Error("SECRET_KEY is the embedded development key; set SECRET_KEY", id="reverie.E005")
+        )
     if settings.SESSION_IDLE_WARNING_SECONDS >= settings.SESSION_IDLE_SECONDS:
         problems.append(
-            Error("SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS",
-                  id="reverie.E001")
+            Error(
+                "SESSION_IDLE_WARNING_SECONDS must be below SESSION_IDLE_SECONDS", id="reverie.E001"
+            )
         )
     longest = settings.SESSION_SECONDS + settings.SESSION_DISCONNECT_GRACE
     if settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= longest:
@@ -28,6 +30,10 @@ def check_settings(app_configs, **kwargs):
     if not isinstance(settings.ICE_SERVERS, list):
         problems.append(Error("ICE_SERVERS must be a JSON list", id="reverie.E003"))
     if not 0.0 <= settings.QUEUE_PRIORITY_SHARE <= 0.95:
-        problems.append(Error("QUEUE_PRIORITY_SHARE must be within 0..0.95 so the normal tier "
-                              "never starves", id="reverie.E004"))
+        problems.append(
+            Error(
+                "QUEUE_PRIORITY_SHARE must be within 0..0.95 so the normal tier never starves",
+                id="reverie.E004",
+            )
+        )
     return problems

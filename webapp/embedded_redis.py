@@ -66,19 +66,33 @@ def ensure_embedded_redis(data_dir: Path, port: int) -> str:
         return url
     command = [
         _redis_executable(),
-        "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "yes",
-        "--requirepass", password,
-        "--dir", str(data_dir), "--pidfile", str(data_dir / "redis.pid"),
-        "--logfile", str(data_dir / "redis.log"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--daemonize",
+        "yes",
+        "--requirepass",
+        password,
+        "--dir",
+        str(data_dir),
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        "--logfile",
+        str(data_dir / "redis.log"),
         # Tickets and sessions live in the database; Redis only carries messages.
-        "--save", "", "--appendonly", "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
     ]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not _command(port, password, b"PING").startswith(b"+PONG"):
         if time.monotonic() > deadline:
             raise RuntimeError(
-                f"embedded Redis did not start on port {port}; see {data_dir}/redis.log")
+                f"embedded Redis did not start on port {port}; see {data_dir}/redis.log"
+            )
         time.sleep(0.05)
     logger.info("started embedded Redis on 127.0.0.1:%d", port)
     return url

@@ -210,7 +210,8 @@ REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
 # a checkpoint of its own whose WORKER_RUNTIME is the engine. Default: the model this repository
 # ships (inference.SHIPPED_CHECKPOINT) when present; empty, the placeholder picture plays.
 DEFAULT_CHECKPOINT = env_str(
-    "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else "")
+    "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else ""
+)
 # Starting scenes recorded from the teacher game; placeholders are drawn when absent.
 WORLD_SCENES_DIR = Path(env_str("WORLD_SCENES_DIR", str(BASE_DIR / "models" / "worlds")))
 

@@ -19,7 +19,12 @@ logger = logging.getLogger(__name__)
 Autoencoder = ViTAutoencoder | ConvAutoencoder
 
 __all__ = [
-    "Autoencoder", "ConvAutoencoder", "DiT", "ViTAutoencoder", "build_autoencoder", "build_dit",
+    "Autoencoder",
+    "ConvAutoencoder",
+    "DiT",
+    "ViTAutoencoder",
+    "build_autoencoder",
+    "build_dit",
     "randomize_",
 ]
 
@@ -37,8 +42,9 @@ def build_autoencoder(cfg: ViTAutoencoderConfig | ConvAutoencoderConfig) -> Auto
 
 
 @torch.no_grad()
-def randomize_(module: nn.Module, seed: int = 0, bias_std: float = 0.02,
-               std: float | None = None) -> nn.Module:
+def randomize_(
+    module: nn.Module, seed: int = 0, bias_std: float = 0.02, std: float | None = None
+) -> nn.Module:
     """Re-draw every trainable parameter at random (weights ~ N(0, 1/fan_in)).
 
     Random-weight tests and benchmarks need this: the reference init zeroes every adaLN and the

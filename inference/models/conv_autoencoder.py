@@ -27,8 +27,13 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 class ConvAutoencoder(nn.Module):
     """encode(images in [0,1]) -> (mean, logvar) (B,C,H/f,W/f); decode(latents) -> [-1, 1]."""
 
-    def __init__(self, image_height: int = 64, image_width: int = 64, latent_channels: int = 4,
-                 channels: tuple[int, ...] = (32, 64, 128)):
+    def __init__(
+        self,
+        image_height: int = 64,
+        image_width: int = 64,
+        latent_channels: int = 4,
+        channels: tuple[int, ...] = (32, 64, 128),
+    ):
         super().__init__()
         factor = 2 ** (len(channels) - 1)
         if image_height % factor or image_width % factor:
@@ -45,8 +50,13 @@ class ConvAutoencoder(nn.Module):
 
         dec: list[nn.Module] = [_conv(latent_channels, channels[-1]), nn.SiLU()]
         for cin, cout in zip(channels[:0:-1], channels[-2::-1], strict=True):
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(cin, cout), nn.SiLU(),
-                    _conv(cout, cout), nn.SiLU()]
+            dec += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                _conv(cin, cout),
+                nn.SiLU(),
+                _conv(cout, cout),
+                nn.SiLU(),
+            ]
         dec.append(_conv(channels[0], 3))
         self.decoder = nn.Sequential(*dec)
 

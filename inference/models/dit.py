@@ -165,14 +165,18 @@ class TemporalAttention(nn.Module):
         self.rotary_emb = rotary
 
     def forward(
-        self, x: Tensor, rot: Tensor, kv_sink: list | None = None,
+        self,
+        x: Tensor,
+        rot: Tensor,
+        kv_sink: list | None = None,
         kv_only: bool = False,
     ) -> Tensor | None:
         """Whole-window path; kv_sink collects (k, v) (B*N, h, T, d); kv_only stops there."""
         B, T, H, W, D = x.shape
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
         q, k, v = (
-            z.reshape(B, T, H * W, self.heads, -1).permute(0, 2, 3, 1, 4)  # (B, N, h, T, d)
+            z.reshape(B, T, H * W, self.heads, -1)
+            .permute(0, 2, 3, 1, 4)  # (B, N, h, T, d)
             .reshape(B * H * W, self.heads, T, -1)  # (B*N, h, T, d)
             for z in (q, k, v)
         )
@@ -187,8 +191,14 @@ class TemporalAttention(nn.Module):
         return self.to_out(y.reshape(B, T, H, W, D))  # (B, T, H, W, h*d)
 
     def forward_cached(
-        self, x: Tensor, rot: Tensor, cache: tuple[Tensor, Tensor], slots: Tensor,
-        mask: Tensor | None, span: int, ragged: bool,
+        self,
+        x: Tensor,
+        rot: Tensor,
+        cache: tuple[Tensor, Tensor],
+        slots: Tensor,
+        mask: Tensor | None,
+        span: int,
+        ragged: bool,
     ) -> Tensor:
         """T new frames per row: writes their K/V at slots[b, j], attends slots < span.
 
@@ -199,8 +209,10 @@ class TemporalAttention(nn.Module):
         B, T, H, W, D = x.shape
         k_cache, v_cache = cache
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
-        q, k, v = (z.reshape(B, T, H * W, self.heads, -1).permute(0, 2, 3, 1, 4)  # (B,N,h,T,d)
-                   for z in (q, k, v))
+        q, k, v = (
+            z.reshape(B, T, H * W, self.heads, -1).permute(0, 2, 3, 1, 4)  # (B,N,h,T,d)
+            for z in (q, k, v)
+        )
         k = rotate_pairs(k, rot)
         if not ragged:  # a plain strided write, the engine's steady state
             k_cache[:, :, :, span - T : span] = k
@@ -228,8 +240,9 @@ class TemporalAttention(nn.Module):
 class SpatioTemporalBlock(nn.Module):
     """Spatial attention, spatial MLP, temporal attention, temporal MLP; adaLN-modulated."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float, s_rot: RotaryTable,
-                 t_rot: RotaryTable):
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float, s_rot: RotaryTable, t_rot: RotaryTable
+    ):
         super().__init__()
         hidden = int(dim * mlp_ratio)
         self.s_attn = SpatialAttention(dim, heads, s_rot)
@@ -271,10 +284,19 @@ class FinalLayer(nn.Module):
 class DiT(nn.Module):
     """Oasis DiT: (x (B,T,C,H,W), t (B,T) int64, actions (B,T,A)) -> v-prediction like x."""
 
-    def __init__(self, input_h: int = 18, input_w: int = 32, patch_size: int = 2,
-                 in_channels: int = 16, hidden_size: int = 1024, depth: int = 16,
-                 num_heads: int = 16, mlp_ratio: float = 4.0, external_cond_dim: int = 25,
-                 max_frames: int = 32):
+    def __init__(
+        self,
+        input_h: int = 18,
+        input_w: int = 32,
+        patch_size: int = 2,
+        in_channels: int = 16,
+        hidden_size: int = 1024,
+        depth: int = 16,
+        num_heads: int = 16,
+        mlp_ratio: float = 4.0,
+        external_cond_dim: int = 25,
+        max_frames: int = 32,
+    ):
         super().__init__()
         if hidden_size % num_heads or (hidden_size // num_heads) % 4:
             raise ValueError("hidden_size / num_heads must be a multiple of 4 for the rotary")
@@ -287,8 +309,9 @@ class DiT(nn.Module):
         self.temporal_rotary_emb = RotaryTable(temporal_rotary_freqs(head_dim))
         self.external_cond = nn.Linear(external_cond_dim, hidden_size)
         self.blocks = nn.ModuleList(
-            SpatioTemporalBlock(hidden_size, num_heads, mlp_ratio, self.spatial_rotary_emb,
-                                self.temporal_rotary_emb)
+            SpatioTemporalBlock(
+                hidden_size, num_heads, mlp_ratio, self.spatial_rotary_emb, self.temporal_rotary_emb
+            )
             for _ in range(depth)
         )
         self.final_layer = FinalLayer(hidden_size, patch_size * patch_size * in_channels)
@@ -361,13 +384,22 @@ class DiT(nn.Module):
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             tokens = block.spatial(tokens, c, s_rope)
-            tokens = block.temporal(tokens, c, lambda z, b=block, s=(i == last): (
-                b.t_attn(z, t_rope, kv_sink=kv, kv_only=s)))
+            tokens = block.temporal(
+                tokens,
+                c,
+                lambda z, b=block, s=(i == last): b.t_attn(z, t_rope, kv_sink=kv, kv_only=s),
+            )
         return kv
 
     def step_cached(
-        self, x: Tensor, t: Tensor, actions: Tensor, cache: Sequence[tuple[Tensor, Tensor]],
-        positions: Tensor, span: int, ragged: bool,
+        self,
+        x: Tensor,
+        t: Tensor,
+        actions: Tensor,
+        cache: Sequence[tuple[Tensor, Tensor]],
+        positions: Tensor,
+        span: int,
+        ragged: bool,
     ) -> Tensor:
         """T new frames per row, x (B,T,C,H,W), attending causally over cached context K/V.
 
@@ -388,11 +420,19 @@ class DiT(nn.Module):
             seen = torch.arange(span, device=x.device) <= slots[..., None]  # (B, T, span)
             # (1, 1, T, span) broadcasts when rows agree; else one row per token: (B*N,1,T,span)
             tokens_per_frame = self.grid[0] * self.grid[1]
-            mask = (seen.repeat_interleave(tokens_per_frame, dim=0)[:, None] if ragged
-                    else seen[:1, None])
+            mask = (
+                seen.repeat_interleave(tokens_per_frame, dim=0)[:, None]
+                if ragged
+                else seen[:1, None]
+            )
         for i, block in enumerate(self.blocks):
             tokens = block.spatial(tokens, c, s_rope)
-            tokens = block.temporal(tokens, c, lambda z, b=block, j=i: (
-                b.t_attn.forward_cached(z, t_rot, cache[j], slots, mask, span, ragged)))
+            tokens = block.temporal(
+                tokens,
+                c,
+                lambda z, b=block, j=i: b.t_attn.forward_cached(
+                    z, t_rot, cache[j], slots, mask, span, ragged
+                ),
+            )
         last = slice(T - 1, T)  # only the newest frame's output is wanted
         return self._unpatchify(self.final_layer(tokens[:, last], c[:, last]))

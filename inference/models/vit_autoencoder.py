@@ -69,8 +69,10 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, N, D = x.shape
         q, k, v = self.qkv(x).chunk(3, dim=-1)
-        q, k, v = (z.reshape(B, N, self.heads, -1).transpose(1, 2)  # (B, h, N, d)
-                   for z in (q, k, v))
+        q, k, v = (
+            z.reshape(B, N, self.heads, -1).transpose(1, 2)  # (B, h, N, d)
+            for z in (q, k, v)
+        )
         y = F.scaled_dot_product_attention(self._rotate(q), self._rotate(k), v)  # (B, h, N, d)
         return self.proj(y.transpose(1, 2).reshape(B, N, D))  # (B, N, h*d)
 
@@ -105,10 +107,19 @@ class AttentionBlock(nn.Module):
 class ViTAutoencoder(nn.Module):
     """Oasis ViT VAE: encode(images in [0,1]) -> (mean, logvar); decode(latents) -> [-1, 1]."""
 
-    def __init__(self, latent_dim: int = 16, input_height: int = 360, input_width: int = 640,
-                 patch_size: int = 20, enc_dim: int = 1024, enc_depth: int = 6,
-                 enc_heads: int = 16, dec_dim: int = 1024, dec_depth: int = 12,
-                 dec_heads: int = 16):
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        input_height: int = 360,
+        input_width: int = 640,
+        patch_size: int = 20,
+        enc_dim: int = 1024,
+        enc_depth: int = 6,
+        enc_heads: int = 16,
+        dec_dim: int = 1024,
+        dec_depth: int = 12,
+        dec_heads: int = 16,
+    ):
         super().__init__()
         if input_height % patch_size or input_width % patch_size:
             raise ValueError("image size must be a multiple of patch_size")

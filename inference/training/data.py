@@ -37,12 +37,13 @@ class Recording:
         n = len(self) - length + 1
         if n <= 0:
             return np.zeros(0, dtype=np.int64)
-        same = self.segments[: n] == self.segments[length - 1 :]
+        same = self.segments[:n] == self.segments[length - 1 :]
         return np.nonzero(same)[0]
 
 
-def load_recording(folder: str | Path, split: str = "train", holdout: int = 2,
-                   limit: int | None = None) -> Recording:
+def load_recording(
+    folder: str | Path, split: str = "train", holdout: int = 2, limit: int | None = None
+) -> Recording:
     """Shards of a recorder folder: "train" (all but the last `holdout`), "test", or "all"."""
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -67,8 +68,12 @@ def load_recording(folder: str | Path, split: str = "train", holdout: int = 2,
             segments.append(data["segment"].astype(np.int64) + offset)
             offset = int(segments[-1].max()) + 1
     logger.info("loaded %d %s shard(s) from %s", len(shards), split, folder)
-    return Recording(np.concatenate(frames), np.concatenate(actions), np.concatenate(segments),
-                     tuple(manifest["action_names"]))
+    return Recording(
+        np.concatenate(frames),
+        np.concatenate(actions),
+        np.concatenate(segments),
+        tuple(manifest["action_names"]),
+    )
 
 
 def to_images(frames: np.ndarray) -> Tensor:
@@ -84,8 +89,9 @@ def one_hot(actions: Tensor | np.ndarray, dim: int) -> Tensor:
 class ClipSampler:
     """Random clips of latents and one-hot actions for Diffusion Forcing."""
 
-    def __init__(self, latents: Tensor, recording: Recording, length: int, action_dim: int,
-                 seed: int = 0):
+    def __init__(
+        self, latents: Tensor, recording: Recording, length: int, action_dim: int, seed: int = 0
+    ):
         self.latents = latents  # (N, C, H, W), already scaled to unit variance
         self.actions = one_hot(recording.actions, action_dim)  # (N, A)
         # The first frame of a segment was not produced by its recorded action: call it no-op.

@@ -73,8 +73,14 @@ def eval_autoencoder(engine: Engine, test: Recording, count: int = 2000) -> floa
     return float(psnr(recon, images).mean())
 
 
-def eval_prediction(engine: Engine, test: Recording, latents: torch.Tensor, cases: int = 96,
-                    context: int = 4, horizons: tuple[int, ...] = (1, 4, 16)) -> dict:
+def eval_prediction(
+    engine: Engine,
+    test: Recording,
+    latents: torch.Tensor,
+    cases: int = 96,
+    context: int = 4,
+    horizons: tuple[int, ...] = (1, 4, 16),
+) -> dict:
     """Mean PSNR of free-running frames at each horizon, and of repeating the last true frame."""
     acts = one_hot(test.actions, engine.action_space.dim)
     starts = test.clip_starts(context + max(horizons))
@@ -83,27 +89,44 @@ def eval_prediction(engine: Engine, test: Recording, latents: torch.Tensor, case
     rows = []  # (horizon, moved within the horizon, model PSNR, repeat-last PSNR)
     for n, s in enumerate(starts):
         end = s + context + max(horizons)
-        pred = decode(engine, free_run(engine, latents[s : s + context], acts[s : s + context],
-                                       acts[s + context : end], seed=n))
+        pred = decode(
+            engine,
+            free_run(
+                engine,
+                latents[s : s + context],
+                acts[s : s + context],
+                acts[s + context : end],
+                seed=n,
+            ),
+        )
         for h in horizons:
             truth = test.frames[s + context + h - 1]
             moved = bool(np.isin(test.actions[s + context : s + context + h], moves).any())
-            rows.append((h, moved, psnr_np(pred[h - 1], truth),
-                         psnr_np(test.frames[s + context - 1], truth)))
+            rows.append(
+                (
+                    h,
+                    moved,
+                    psnr_np(pred[h - 1], truth),
+                    psnr_np(test.frames[s + context - 1], truth),
+                )
+            )
     out = {}
     for h in horizons:
         every = [(m, r) for hh, _, m, r in rows if hh == h]
         moving = [(m, r) for hh, mv, m, r in rows if hh == h and mv]
-        out[h] = {"model": float(np.mean([m for m, _ in every])),
-                  "repeat": float(np.mean([r for _, r in every])),
-                  "moving_cases": len(moving),
-                  "model_moving": float(np.mean([m for m, _ in moving])) if moving else None,
-                  "repeat_moving": float(np.mean([r for _, r in moving])) if moving else None}
+        out[h] = {
+            "model": float(np.mean([m for m, _ in every])),
+            "repeat": float(np.mean([r for _, r in every])),
+            "moving_cases": len(moving),
+            "model_moving": float(np.mean([m for m, _ in moving])) if moving else None,
+            "repeat_moving": float(np.mean([r for _, r in moving])) if moving else None,
+        }
     return out
 
 
-def eval_actions(engine: Engine, test: Recording, latents: torch.Tensor, cases: int = 300,
-                 context: int = 7) -> dict:
+def eval_actions(
+    engine: Engine, test: Recording, latents: torch.Tensor, cases: int = 300, context: int = 7
+) -> dict:
     """Agreement of predicted scroll directions with the teacher's (true move, and all moves)."""
     space = engine.action_space
     names = [f.name for f in space.fields]
@@ -123,15 +146,19 @@ def eval_actions(engine: Engine, test: Recording, latents: torch.Tensor, cases: 
         ctx, ctx_a = latents[s:i], acts[s:i]
         last = decode(engine, ctx[-1:])[0]
         for m in moves:
-            pred = decode(engine, free_run(engine, ctx, ctx_a, one_hot(torch.tensor([m]),
-                                                                       space.dim), seed=n))[0]
+            pred = decode(
+                engine, free_run(engine, ctx, ctx_a, one_hot(torch.tensor([m]), space.dim), seed=n)
+            )[0]
             shift = frame_shift(last, pred)
             if m == test.actions[i]:
                 agree += shift == teacher
             all_agree += shift == MOVE_SHIFT[names[m]]
             all_total += 1
-    return {"cases": len(found), "true_move": agree / max(len(found), 1),
-            "all_moves": all_agree / max(all_total, 1)}
+    return {
+        "cases": len(found),
+        "true_move": agree / max(len(found), 1),
+        "all_moves": all_agree / max(all_total, 1),
+    }
 
 
 def eval_speed(engine: Engine, prompt: np.ndarray, sessions: int, frames: int = 200) -> dict:
@@ -151,8 +178,12 @@ def eval_speed(engine: Engine, prompt: np.ndarray, sessions: int, frames: int = 
         for sid in ids:
             engine.remove_session(sid)
     ms = np.array(times) * 1000
-    return {"sessions": sessions, "fps": float(1000 / ms.mean()), "p50_ms": float(np.median(ms)),
-            "p95_ms": float(np.percentile(ms, 95))}
+    return {
+        "sessions": sessions,
+        "fps": float(1000 / ms.mean()),
+        "p50_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+    }
 
 
 def _sampling(parser: argparse.ArgumentParser, args: argparse.Namespace, config):
@@ -187,14 +218,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default=None, help="default: bf16 where the CPU has it")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--stabilization", type=int, default=None)
-    parser.add_argument("--ddim-steps", type=int, default=None,
-                        help="override the checkpoint's denoising steps per frame")
+    parser.add_argument(
+        "--ddim-steps",
+        type=int,
+        default=None,
+        help="override the checkpoint's denoising steps per frame",
+    )
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--skip", default="", help="comma list of ae,prediction,actions,speed")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--long", action="store_true",
-                        help="the whole-session evaluation instead (long_session.py; its flags "
-                             "--minutes, --quick, --out, --sampling, --seed, --make-reference)")
+    parser.add_argument(
+        "--long",
+        action="store_true",
+        help="the whole-session evaluation instead (long_session.py; its flags "
+        "--minutes, --quick, --out, --sampling, --seed, --make-reference)",
+    )
     args, rest = parser.parse_known_args(argv)
     if args.long:
         raise SystemExit(_run_long(parser, args, rest))
@@ -205,18 +243,25 @@ def main(argv: list[str] | None = None) -> None:
     world = load_checkpoint(args.checkpoint)
     config = _sampling(parser, args, world.config)
     dtype = choose_dtype("cpu", args.dtype)
-    engine = Engine(config, world.dit, world.autoencoder, world.action_space,
-                    EngineOptions(dtype=dtype))
+    engine = Engine(
+        config, world.dit, world.autoencoder, world.action_space, EngineOptions(dtype=dtype)
+    )
     test = load_recording(args.data, "test", args.holdout)
     skip = set(args.skip.split(","))
     with torch.no_grad():
         latents = engine.encode_frames(test.frames) if skip != {"ae", "speed"} else None
-    results: dict = {"checkpoint": args.checkpoint, "dtype": dtype,
-                     "stabilization_level": config.sampling.stabilization_level,
-                     "ddim_steps": config.sampling.ddim_steps, "training_step": world.training_step}
-    print(f"checkpoint {args.checkpoint} ({Path(args.checkpoint).stat().st_size / 1e6:.1f} MB, "
-          f"DiT step {world.training_step}), {dtype}, stabilization level "
-          f"{config.sampling.stabilization_level}, {config.sampling.ddim_steps} DDIM steps")
+    results: dict = {
+        "checkpoint": args.checkpoint,
+        "dtype": dtype,
+        "stabilization_level": config.sampling.stabilization_level,
+        "ddim_steps": config.sampling.ddim_steps,
+        "training_step": world.training_step,
+    }
+    print(
+        f"checkpoint {args.checkpoint} ({Path(args.checkpoint).stat().st_size / 1e6:.1f} MB, "
+        f"DiT step {world.training_step}), {dtype}, stabilization level "
+        f"{config.sampling.stabilization_level}, {config.sampling.ddim_steps} DDIM steps"
+    )
     if "ae" not in skip:
         results["ae_psnr"] = eval_autoencoder(engine, test)
         print(f"autoencoder PSNR (held-out)  {results['ae_psnr']:.2f} dB   (target >= 26)")
@@ -225,24 +270,32 @@ def main(argv: list[str] | None = None) -> None:
         results["prediction"] = pred
         for h, p in pred.items():
             verdict = "beats" if p["model"] > p["repeat"] else "below"
-            line = (f"prediction h={h:<2}  model {p['model']:.2f} dB  repeat-last "
-                    f"{p['repeat']:.2f} dB ({verdict})")
+            line = (
+                f"prediction h={h:<2}  model {p['model']:.2f} dB  repeat-last "
+                f"{p['repeat']:.2f} dB ({verdict})"
+            )
             if p["moving_cases"]:
-                line += (f" | {p['moving_cases']} windows with a move: model "
-                         f"{p['model_moving']:.2f} dB, repeat-last {p['repeat_moving']:.2f} dB")
+                line += (
+                    f" | {p['moving_cases']} windows with a move: model "
+                    f"{p['model_moving']:.2f} dB, repeat-last {p['repeat_moving']:.2f} dB"
+                )
             print(line)
     if "actions" not in skip:
         act = eval_actions(engine, test, latents, args.cases)
         results["actions"] = act
-        print(f"action response over {act['cases']} teacher moves: {100 * act['true_move']:.1f}%"
-              f" agree (target >= 90); all four moves vs expected scroll "
-              f"{100 * act['all_moves']:.1f}%")
+        print(
+            f"action response over {act['cases']} teacher moves: {100 * act['true_move']:.1f}%"
+            f" agree (target >= 90); all four moves vs expected scroll "
+            f"{100 * act['all_moves']:.1f}%"
+        )
     if "speed" not in skip:
         prompt = test.frames[:1]
         results["speed"] = [eval_speed(engine, prompt, n) for n in (1, 2)]
         for s in results["speed"]:
-            print(f"engine {s['sessions']} session(s): {s['fps']:.1f} steps/s, p50 "
-                  f"{s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms")
+            print(
+                f"engine {s['sessions']} session(s): {s['fps']:.1f} steps/s, p50 "
+                f"{s['p50_ms']:.1f} ms, p95 {s['p95_ms']:.1f} ms"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 

@@ -45,8 +45,11 @@ class FeatureNet(nn.Module):
         chans = (3, width, 2 * width, 4 * width, dim)
         layers: list[nn.Module] = []
         for cin, cout in zip(chans[:-1], chans[1:], strict=True):
-            layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1), nn.GroupNorm(8, cout),
-                       nn.GELU()]
+            layers += [
+                nn.Conv2d(cin, cout, 3, stride=2, padding=1),
+                nn.GroupNorm(8, cout),
+                nn.GELU(),
+            ]
         self.body = nn.Sequential(*layers)  # 64 -> 4 pixels
         self.head = nn.Linear(dim, outputs)
 
@@ -76,8 +79,9 @@ def view_shares(teacher: CrafterTeacher, names: list[str]) -> np.ndarray:
     env = teacher._env  # private, but stable across crafter 1.8.x
     sem = env._sem_view()  # (area_w, area_h) ids: materials, then creatures
     x, y = env._player.pos
-    window = sem[max(0, x - VIEW_W // 2) : x + VIEW_W // 2 + 1,
-                 max(0, y - VIEW_H // 2) : y + VIEW_H // 2 + 1]
+    window = sem[
+        max(0, x - VIEW_W // 2) : x + VIEW_W // 2 + 1, max(0, y - VIEW_H // 2) : y + VIEW_H // 2 + 1
+    ]
     counts = np.bincount(window.ravel(), minlength=len(names))[: len(names)]
     return (counts / max(1, counts.sum())).astype(np.float32)
 
@@ -85,8 +89,10 @@ def view_shares(teacher: CrafterTeacher, names: list[str]) -> np.ndarray:
 def semantic_names(teacher: CrafterTeacher) -> list[str]:
     """Names of the semantic ids, in id order."""
     view = teacher._env._sem_view
-    ids = {**{str(k): v for k, v in view._mat_ids.items()},
-           **{c.__name__.lower(): v for c, v in view._obj_ids.items()}}
+    ids = {
+        **{str(k): v for k, v in view._mat_ids.items()},
+        **{c.__name__.lower(): v for c, v in view._obj_ids.items()},
+    }
     names = [""] * (max(ids.values()) + 1)
     for name, i in ids.items():
         names[i] = name
@@ -117,12 +123,16 @@ def collect(frames: int, seed: int = 0, workers: int = 2, stride: int = 4):
     jobs = [(seed * 1000 + i, frames // workers, stride) for i in range(workers)]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         parts = pool.map(_collect_job, jobs)
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            parts[0][2])
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        parts[0][2],
+    )
 
 
-def train(frames: np.ndarray, shares: np.ndarray, steps: int = 3000, batch: int = 64,
-          seed: int = 0) -> tuple[FeatureNet, float]:
+def train(
+    frames: np.ndarray, shares: np.ndarray, steps: int = 3000, batch: int = 64, seed: int = 0
+) -> tuple[FeatureNet, float]:
     """Fit the share predictor; returns it and its held-out mean absolute share error."""
     torch.manual_seed(seed)
     split = int(len(frames) * 0.9)
@@ -144,8 +154,9 @@ def train(frames: np.ndarray, shares: np.ndarray, steps: int = 3000, batch: int 
             bar.update(1, loss=loss.item())
     net.eval()
     with torch.no_grad():
-        predicted = torch.cat([net(_images(frames[i : i + 512])).softmax(-1)
-                               for i in range(split, len(frames), 512)])
+        predicted = torch.cat(
+            [net(_images(frames[i : i + 512])).softmax(-1) for i in range(split, len(frames), 512)]
+        )
     error = float((predicted - target[split:]).abs().sum(-1).mean() / 2)
     return net, error
 
@@ -153,8 +164,13 @@ def train(frames: np.ndarray, shares: np.ndarray, steps: int = 3000, batch: int 
 def save(net: FeatureNet, path: Path, names: list[str], error: float) -> None:
     """Weights plus what rebuilds the net, in one safetensors file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"outputs": str(net.outputs), "width": str(net.width), "dim": str(net.dim),
-            "names": json.dumps(names), "heldout_share_error": f"{error:.4f}"}
+    meta = {
+        "outputs": str(net.outputs),
+        "width": str(net.width),
+        "dim": str(net.dim),
+        "names": json.dumps(names),
+        "heldout_share_error": f"{error:.4f}",
+    }
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), meta)
 
 
@@ -169,8 +185,7 @@ def load(path: str | Path) -> FeatureNet:
     return net.eval()
 
 
-def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, size: int = 200,
-        seed: int = 0) -> float:
+def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, size: int = 200, seed: int = 0) -> float:
     """Kernel Inception Distance of two feature sets (N,D), (M,D), times 1000.
 
     Unbiased MMD^2 with the cubic polynomial kernel (x.y / D + 1)^3 of Binkowski et al. 2018,
@@ -195,8 +210,9 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, size: int = 200,
 def main(argv: list[str] | None = None) -> None:
     """CLI: collect teacher frames, train the feature net, save it."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path,
-                        default=Path("models/eval/crafter-features.safetensors"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("models/eval/crafter-features.safetensors")
+    )
     parser.add_argument("--frames", type=int, default=24_000)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
@@ -208,8 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     logger.info("collected %d teacher frames, %d semantic classes", len(frames), len(names))
     net, error = train(frames, shares, args.steps)
     save(net, args.out, names, error)
-    print(f"{args.out}: {sum(p.numel() for p in net.parameters())} parameters, held-out view "
-          f"share error {error:.3f} (total variation; 0 is perfect)")
+    print(
+        f"{args.out}: {sum(p.numel() for p in net.parameters())} parameters, held-out view "
+        f"share error {error:.3f} (total variation; 0 is perfect)"
+    )
 
 
 if __name__ == "__main__":

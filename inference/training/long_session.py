@@ -90,8 +90,9 @@ def load_worlds(folder: Path = WORLDS) -> list[dict]:
     """The shipped worlds' index entries, each with its prompt frames under 'frames'."""
     index = json.loads((folder / "index.json").read_text())
     for entry in index:
-        entry["frames"] = np.stack([np.asarray(Image.open(folder / p).convert("RGB"))
-                                    for p in entry["prompt_frames"]])
+        entry["frames"] = np.stack(
+            [np.asarray(Image.open(folder / p).convert("RGB")) for p in entry["prompt_frames"]]
+        )
     return index
 
 
@@ -107,6 +108,7 @@ def standard_plans(worlds: list[str], quick: bool = False, seed: int = 0) -> lis
 
 # -- frame statistics -----------------------------------------------------------------------
 
+
 def _luma(frames: np.ndarray) -> np.ndarray:
     world = frames[:, :WORLD_ROWS].astype(np.float32)  # (N, 49, W, 3)
     return world @ np.array([0.299, 0.587, 0.114], np.float32)  # (N, 49, W)
@@ -115,8 +117,7 @@ def _luma(frames: np.ndarray) -> np.ndarray:
 def frame_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Per frame (N,): detail, brightness, flat-tile share; colour histogram (N, 64)."""
     g = _luma(frames)
-    lap = (4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2]
-           - g[:, 1:-1, 2:])
+    lap = 4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2] - g[:, 1:-1, 2:]
     n, h, w = g.shape
     cols = w // TILE
     tiles = g[:, : (h // TILE) * TILE, : cols * TILE].reshape(n, h // TILE, TILE, cols, TILE)
@@ -124,8 +125,12 @@ def frame_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
     q = (frames[:, :WORLD_ROWS] // 64).astype(np.int64)  # 4 levels per channel
     bins = (q[..., 0] * 16 + q[..., 1] * 4 + q[..., 2]).reshape(n, -1)
     hist = np.stack([np.bincount(b, minlength=64) for b in bins]).astype(np.float32)
-    return {"detail": np.abs(lap).mean(axis=(1, 2)), "brightness": g.mean(axis=(1, 2)),
-            "flat": flat.astype(np.float32), "hist": hist / hist.sum(1, keepdims=True)}
+    return {
+        "detail": np.abs(lap).mean(axis=(1, 2)),
+        "brightness": g.mean(axis=(1, 2)),
+        "flat": flat.astype(np.float32),
+        "hist": hist / hist.sum(1, keepdims=True),
+    }
 
 
 @dataclass
@@ -145,8 +150,9 @@ class SessionLog:
             before = frame if self.previous is None else self.previous
             # How much the picture moves per frame: a model that stops reading its context
             # keeps its detail but flickers, and this, unlike detail, shows it.
-            self.change.append(float(np.abs(frame[:WORLD_ROWS].astype(np.int16)
-                                            - before[:WORLD_ROWS]).mean()))
+            self.change.append(
+                float(np.abs(frame[:WORLD_ROWS].astype(np.int16) - before[:WORLD_ROWS]).mean())
+            )
         self.previous = frame
         if index % GIF_EVERY == 0:
             self.gif.append(frame)
@@ -162,8 +168,10 @@ class SessionLog:
 
 # -- playing ------------------------------------------------------------------------------
 
-def play_model(runtime: EngineRuntime, worlds: dict[str, dict], plans: list[Plan],
-               frames: int) -> list[SessionLog]:
+
+def play_model(
+    runtime: EngineRuntime, worlds: dict[str, dict], plans: list[Plan], frames: int
+) -> list[SessionLog]:
     """Every plan as one live session of the runtime, all stepped together.
 
     Held keys pass each session's key-repeat gate at the runtime's cadence, as a worker's
@@ -187,8 +195,9 @@ def play_model(runtime: EngineRuntime, worlds: dict[str, dict], plans: list[Plan
                 log.record(i, out[log.plan.name])
             if i % (FPS * 30) == FPS * 30 - 1:
                 rate = (i + 1) * len(plans) / (time.monotonic() - started)
-                logger.info("%d s of play, %.0f frames/s over %d sessions", (i + 1) // FPS,
-                            rate, len(plans))
+                logger.info(
+                    "%d s of play, %.0f frames/s over %d sessions", (i + 1) // FPS, rate, len(plans)
+                )
     finally:
         for sid in players:
             runtime.stop(sid)
@@ -221,16 +230,20 @@ def _teacher_job(args: tuple[dict, Plan, int]) -> SessionLog:
     return log
 
 
-def play_teacher(worlds: dict[str, dict], plans: list[Plan], frames: int,
-                 workers: int = 2) -> list[SessionLog]:
+def play_teacher(
+    worlds: dict[str, dict], plans: list[Plan], frames: int, workers: int = 2
+) -> list[SessionLog]:
     """The teacher playing the same plans from the same spots, one process per session."""
-    jobs = [({"seed": worlds[p.world]["seed"], "tile": worlds[p.world]["tile"]}, p, frames)
-            for p in plans]
+    jobs = [
+        ({"seed": worlds[p.world]["seed"], "tile": worlds[p.world]["tile"]}, p, frames)
+        for p in plans
+    ]
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
         return pool.map(_teacher_job, jobs)
 
 
 # -- summaries --------------------------------------------------------------------------------
+
 
 def window_stats(logs: list[SessionLog], embed=None) -> dict:
     """Per session and window: mean detail/brightness/flat, pooled histogram; features."""
@@ -273,8 +286,11 @@ def summarise(model: dict, reference: dict) -> list[dict]:
                 "flat": float(src["flat"][:, k].mean()),
                 "change": float(src["change"][:, k].mean()),
                 "colour_tv": float(np.abs(hist - ref_hist).sum() / 2),
-                "kid": kid((src["features"][:, k].reshape(-1, recording.shape[1]) - mean) / std,
-                           recording, seed=k),
+                "kid": kid(
+                    (src["features"][:, k].reshape(-1, recording.shape[1]) - mean) / std,
+                    recording,
+                    seed=k,
+                ),
             }
         row["collapsed"] = int((model["detail"][:, k] < DETAIL_FLOOR).sum())
         row["sessions"] = int(model["detail"].shape[0])
@@ -284,8 +300,10 @@ def summarise(model: dict, reference: dict) -> list[dict]:
 
 
 def _teacher_view(reference: dict) -> dict:
-    return {key: reference[f"teacher_{key}"]
-            for key in ("detail", "brightness", "flat", "change", "hist", "features")}
+    return {
+        key: reference[f"teacher_{key}"]
+        for key in ("detail", "brightness", "flat", "change", "hist", "features")
+    }
 
 
 def _by_regime(model: dict, k: int) -> dict[str, float]:
@@ -297,8 +315,10 @@ def _by_regime(model: dict, k: int) -> dict[str, float]:
 
 def verdict(rows: list[dict]) -> dict:
     """The issue's targets: no collapse; detail and KID within 25 % of the teacher at 1, 5 min."""
-    out = {"collapsed_sessions_any_time": max(r["collapsed"] for r in rows),
-           "collapse_free": all(r["collapsed"] == 0 for r in rows)}
+    out = {
+        "collapsed_sessions_any_time": max(r["collapsed"] for r in rows),
+        "collapse_free": all(r["collapsed"] == 0 for r in rows),
+    }
     for minute in (1, 5):
         row = next((r for r in rows if r["seconds"] == 60 * minute), None)
         if row is None:
@@ -313,9 +333,11 @@ def verdict(rows: list[dict]) -> dict:
 
 def format_table(rows: list[dict], every: int = 30) -> str:
     """The printed table: every `every` seconds, model vs teacher."""
-    head = (f"{'time':>5} | {'detail':>13} | {'bright':>11} | {'flat tiles':>11} | "
-            f"{'change':>11} | {'colour TV':>11} | {'KID x1000':>15} | collapsed | "
-            "detail by regime")
+    head = (
+        f"{'time':>5} | {'detail':>13} | {'bright':>11} | {'flat tiles':>11} | "
+        f"{'change':>11} | {'colour TV':>11} | {'KID x1000':>15} | collapsed | "
+        "detail by regime"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if r["seconds"] % every and r["seconds"] != rows[-1]["seconds"]:
@@ -327,13 +349,17 @@ def format_table(rows: list[dict], every: int = 30) -> str:
             f"{m['brightness']:4.0f} / {t['brightness']:4.0f} | "
             f"{m['flat']:.2f} / {t['flat']:.2f} | {m['change']:4.1f} / {t['change']:4.1f} | "
             f"{m['colour_tv']:.2f} / {t['colour_tv']:.2f} | {m['kid']:6.0f} / {t['kid']:6.0f} | "
-            f"{r['collapsed']:>3} of {r['sessions']:<3} | {regimes}")
-    lines.append("(model / teacher; detail = mean |Laplacian| of the world area; "
-                 f"collapsed = 10-s detail below {DETAIL_FLOOR:g})")
+            f"{r['collapsed']:>3} of {r['sessions']:<3} | {regimes}"
+        )
+    lines.append(
+        "(model / teacher; detail = mean |Laplacian| of the world area; "
+        f"collapsed = 10-s detail below {DETAIL_FLOOR:g})"
+    )
     return "\n".join(lines)
 
 
 # -- pictures ---------------------------------------------------------------------------------
+
 
 def write_pictures(out: Path, logs: list[SessionLog], rows: list[dict]) -> None:
     """curves.png, strip.png and one GIF per world."""
@@ -342,19 +368,26 @@ def write_pictures(out: Path, logs: list[SessionLog], rows: list[dict]) -> None:
     def series(pick) -> list[tuple[int, float]]:
         return [(r["seconds"], float(pick(r))) for r in rows]
 
-    detail = {f"{regime} (model)": series(lambda r, g=regime: r["regimes"][g])
-              for regime in sorted(rows[0]["regimes"])}
+    detail = {
+        f"{regime} (model)": series(lambda r, g=regime: r["regimes"][g])
+        for regime in sorted(rows[0]["regimes"])
+    }
     detail["all sessions (model)"] = series(lambda r: r["model"]["detail"])
     detail["teacher"] = series(lambda r: r["teacher"]["detail"])
     detail["collapse floor"] = series(lambda r: DETAIL_FLOOR)
     charts = {
         "curves_detail.png": ("detail (mean |Laplacian| of the world area)", detail),
-        "curves_kid.png": ("KID x1000 to held-out teacher frames",
-                           {"model": series(lambda r: r["model"]["kid"]),
-                            "teacher": series(lambda r: r["teacher"]["kid"])}),
-        "curves_collapsed.png": ("sessions collapsed (of "
-                                 f"{rows[0]['sessions']})",
-                                 {"collapsed": series(lambda r: r["collapsed"])}),
+        "curves_kid.png": (
+            "KID x1000 to held-out teacher frames",
+            {
+                "model": series(lambda r: r["model"]["kid"]),
+                "teacher": series(lambda r: r["teacher"]["kid"]),
+            },
+        ),
+        "curves_collapsed.png": (
+            f"sessions collapsed (of {rows[0]['sessions']})",
+            {"collapsed": series(lambda r: r["collapsed"])},
+        ),
     }
     for name, (title, curves) in charts.items():
         plot_curves(out / name, curves, title, log_y=False, x_unit="s of play")
@@ -371,14 +404,21 @@ def write_pictures(out: Path, logs: list[SessionLog], rows: list[dict]) -> None:
             continue
         shown.add(log.plan.world)
         pictures = [Image.fromarray(f).resize((128, 128), Image.NEAREST) for f in log.gif]
-        pictures[0].save(out / f"{log.plan.world}.gif", save_all=True,
-                         append_images=pictures[1:], duration=100, loop=0)
+        pictures[0].save(
+            out / f"{log.plan.world}.gif",
+            save_all=True,
+            append_images=pictures[1:],
+            duration=100,
+            loop=0,
+        )
 
 
 # -- reference ----------------------------------------------------------------------------------
 
-def make_reference(path: Path, data: Path, features_path: Path, frames: int,
-                   workers: int = 2) -> dict:
+
+def make_reference(
+    path: Path, data: Path, features_path: Path, frames: int, workers: int = 2
+) -> dict:
     """Teacher sessions of the standard plans and held-out recording frames, as statistics."""
     from . import features as feat
     from .data import load_recording
@@ -394,10 +434,12 @@ def make_reference(path: Path, data: Path, features_path: Path, frames: int,
     pick = np.linspace(0, len(test) - 1, min(4000, len(test))).astype(int)
     rec = test.frames[pick]
     reference = {f"teacher_{k}": v for k, v in stats.items() if k != "plans"}
-    reference.update(teacher_plans=np.array(stats["plans"]),
-                     recording_features=feat.embed(net, rec).astype(np.float16),
-                     recording_hist=frame_stats(rec)["hist"].mean(0),
-                     recording_detail=frame_stats(rec)["detail"])
+    reference.update(
+        teacher_plans=np.array(stats["plans"]),
+        recording_features=feat.embed(net, rec).astype(np.float16),
+        recording_hist=frame_stats(rec)["hist"].mean(0),
+        recording_detail=frame_stats(rec)["detail"],
+    )
     reference["teacher_features"] = reference["teacher_features"].astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **reference)
@@ -413,8 +455,9 @@ def load_reference(path: Path, plans: list[Plan]) -> dict:
     held = [str(p) for p in ref["teacher_plans"]]
     missing = [p.name for p in plans if p.name not in held]
     if missing:
-        raise ValueError(f"{path} has no teacher sessions for {missing}; remake it with "
-                         "--make-reference")
+        raise ValueError(
+            f"{path} has no teacher sessions for {missing}; remake it with --make-reference"
+        )
     rows = [held.index(p.name) for p in plans]
     for key in [k for k in ref if k.startswith("teacher_") and k != "teacher_plans"]:
         ref[key] = ref[key][rows].astype(np.float32)
@@ -424,10 +467,19 @@ def load_reference(path: Path, plans: list[Plan]) -> dict:
 
 # -- command --------------------------------------------------------------------------------
 
-def evaluate_long(checkpoint: str, out: Path, minutes: float = 5.0, quick: bool = False,
-                  sampling: dict | None = None, dtype: str | None = None,
-                  threads: int | None = None, seed: int = 0,
-                  reference: Path = REFERENCE, features: Path = FEATURES) -> dict:
+
+def evaluate_long(
+    checkpoint: str,
+    out: Path,
+    minutes: float = 5.0,
+    quick: bool = False,
+    sampling: dict | None = None,
+    dtype: str | None = None,
+    threads: int | None = None,
+    seed: int = 0,
+    reference: Path = REFERENCE,
+    features: Path = FEATURES,
+) -> dict:
     """Play, measure, compare with the teacher, write pictures; the summary dict."""
     from . import features as feat
 
@@ -443,9 +495,16 @@ def evaluate_long(checkpoint: str, out: Path, minutes: float = 5.0, quick: bool 
     played = time.monotonic() - started
     stats = window_stats(logs, lambda f: feat.embed(net, f))
     rows = summarise(stats, ref)
-    result = {"checkpoint": str(checkpoint), "sampling": runtime.engine.config.sampling.__dict__,
-              "dtype": runtime.dtype, "sessions": [p.name for p in plans], "minutes": minutes,
-              "seconds_played": played, "rows": rows, "verdict": verdict(rows)}
+    result = {
+        "checkpoint": str(checkpoint),
+        "sampling": runtime.engine.config.sampling.__dict__,
+        "dtype": runtime.dtype,
+        "sessions": [p.name for p in plans],
+        "minutes": minutes,
+        "seconds_played": played,
+        "rows": rows,
+        "verdict": verdict(rows),
+    }
     out.mkdir(parents=True, exist_ok=True)
     table = format_table(rows, every=10 if quick else 30)
     (out / "table.txt").write_text(table + "\n")
@@ -488,16 +547,31 @@ def parse_sampling(pairs: list[str]) -> dict:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The long evaluation's flags (shared with evaluate --long)."""
     parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--quick", action="store_true",
-                        help="walking sessions only (one per world), for CI-sized checks")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="walking sessions only (one per world), for CI-sized checks",
+    )
     parser.add_argument("--out", type=Path, default=Path("var/long_session"))
-    parser.add_argument("--sampling", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="override the checkpoint's sampling config")
+    parser.add_argument(
+        "--sampling",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override the checkpoint's sampling config",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--make-reference", action="store_true",
-                        help="play the teacher and write the reference file instead")
-    parser.add_argument("--data", type=Path, default=Path("var/training/data"),
-                        help="recording whose held-out shards the reference uses")
+    parser.add_argument(
+        "--make-reference",
+        action="store_true",
+        help="play the teacher and write the reference file instead",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("var/training/data"),
+        help="recording whose held-out shards the reference uses",
+    )
     parser.add_argument("--reference", type=Path, default=REFERENCE)
     parser.add_argument("--features", type=Path, default=FEATURES)
 
@@ -511,10 +585,22 @@ def run(args: argparse.Namespace) -> int:
         sampling = parse_sampling(args.sampling)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    result = evaluate_long(args.checkpoint, args.out, args.minutes, args.quick, sampling,
-                           args.dtype, args.threads, args.seed, args.reference, args.features)
-    print(f"{args.checkpoint}: {len(result['sessions'])} sessions of {args.minutes:g} min, "
-          f"played in {result['seconds_played']:.0f} s ({result['dtype']})")
+    result = evaluate_long(
+        args.checkpoint,
+        args.out,
+        args.minutes,
+        args.quick,
+        sampling,
+        args.dtype,
+        args.threads,
+        args.seed,
+        args.reference,
+        args.features,
+    )
+    print(
+        f"{args.checkpoint}: {len(result['sessions'])} sessions of {args.minutes:g} min, "
+        f"played in {result['seconds_played']:.0f} s ({result['dtype']})"
+    )
     print(result["table"])
     print(json.dumps(result["verdict"], default=float))
     print(f"pictures and summary in {args.out}")

@@ -24,16 +24,27 @@ MOVES = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_d
 HITTABLE = {"tree", "water", "stone", "coal", "iron", "diamond", "grass", "table", "furnace"}
 DANGER = {"lava"}
 PLACE = ("place_stone", "place_table", "place_plant", "place_furnace")
-MAKE = ("make_wood_pickaxe", "make_stone_pickaxe", "make_wood_sword", "make_stone_sword",
-        "make_iron_pickaxe", "make_iron_sword")
+MAKE = (
+    "make_wood_pickaxe",
+    "make_stone_pickaxe",
+    "make_wood_sword",
+    "make_stone_sword",
+    "make_iron_pickaxe",
+    "make_iron_sword",
+)
 
 
 class HumanlikePolicy:
     """Held-key policy over a teacher's named actions; call it once per browser frame."""
 
-    def __init__(self, action_names: tuple[str, ...], seed: int = 0,
-                 probe: Callable[[], dict[str, Any]] | None = None, period: int = PERIOD,
-                 turn_when_blocked: float = 0.9):
+    def __init__(
+        self,
+        action_names: tuple[str, ...],
+        seed: int = 0,
+        probe: Callable[[], dict[str, Any]] | None = None,
+        period: int = PERIOD,
+        turn_when_blocked: float = 0.9,
+    ):
         self.names = action_names
         self.index = {name: i for i, name in enumerate(action_names)}
         self.rng = np.random.default_rng(seed)

@@ -13,8 +13,14 @@ logger = logging.getLogger(__name__)
 class Progress:
     """`with Progress(total, "ae") as bar: bar.update(1, loss=0.1)`; prints rate and ETA."""
 
-    def __init__(self, total: int, desc: str = "", start: int = 0, stream: TextIO | None = None,
-                 log_every: float = 15.0):
+    def __init__(
+        self,
+        total: int,
+        desc: str = "",
+        start: int = 0,
+        stream: TextIO | None = None,
+        log_every: float = 15.0,
+    ):
         self.total, self.desc, self.n = total, desc, start
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -39,8 +45,7 @@ class Progress:
         frac = self.n / max(self.total, 1)
         bar = "#" * int(24 * frac) + "-" * (24 - int(24 * frac))
         stats = " ".join(f"{k}={v:.4g}" for k, v in self.metrics.items())
-        line = (f"{self.desc} [{bar}] {self.n}/{self.total} {rate:.2f}/s "
-                f"eta {_clock(eta)} {stats}")
+        line = f"{self.desc} [{bar}] {self.n}/{self.total} {rate:.2f}/s eta {_clock(eta)} {stats}"
         self.stream.write(("\r" + line) if self.tty else line + "\n")
         self.stream.flush()
 

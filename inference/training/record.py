@@ -64,8 +64,9 @@ def record_shard(cfg: RecordConfig, index: int) -> dict:
     rng = np.random.default_rng([cfg.seed, index])
     teacher = make_teacher(cfg.teacher, daylight=cfg.daylight)
     gate = KeyRepeat(cfg.period)
-    policy = HumanlikePolicy(teacher.action_names, int(rng.integers(2**31)), teacher.probe,
-                             cfg.period)
+    policy = HumanlikePolicy(
+        teacher.action_names, int(rng.integers(2**31)), teacher.probe, cfg.period
+    )
     H, W = teacher.frame_size
     frames = np.empty((cfg.shard_frames, H, W, 3), np.uint8)
     actions = np.zeros(cfg.shard_frames, np.uint8)
@@ -100,9 +101,14 @@ def _write_shard(out: Path, index: int, data: dict) -> dict:
     np.savez_compressed(tmp, **data)
     os.replace(tmp, path)  # a killed recorder never leaves a half-written shard behind
     acts = data["actions"]
-    return {"file": path.name, "index": index, "frames": int(len(acts)),
-            "segments": int(data["segment"].max()) + 1,
-            "moves": int(np.isin(acts, (1, 2, 3, 4)).sum()), "noops": int((acts == NOOP).sum())}
+    return {
+        "file": path.name,
+        "index": index,
+        "frames": int(len(acts)),
+        "segments": int(data["segment"].max()) + 1,
+        "moves": int(np.isin(acts, (1, 2, 3, 4)).sum()),
+        "noops": int((acts == NOOP).sum()),
+    }
 
 
 def _job(args: tuple[RecordConfig, str, int]) -> dict:
@@ -124,8 +130,9 @@ def _save_manifest(out: Path, manifest: dict) -> None:
     os.replace(tmp, out / MANIFEST)
 
 
-def record(out: str | Path, frames: int, cfg: RecordConfig = RecordConfig(),
-           workers: int = 1) -> dict:
+def record(
+    out: str | Path, frames: int, cfg: RecordConfig = RecordConfig(), workers: int = 1
+) -> dict:
     """Record until the folder holds at least `frames` frames; resumes where it stopped."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,8 +142,11 @@ def record(out: str | Path, frames: int, cfg: RecordConfig = RecordConfig(),
     if manifest.get("config") and manifest["config"] != asdict(cfg):
         raise ValueError(f"{out} was recorded with {manifest['config']}, not {asdict(cfg)}")
     teacher = make_teacher(cfg.teacher, daylight=cfg.daylight)
-    manifest.update(config=asdict(cfg), action_names=list(teacher.action_names),
-                    frame_size=list(teacher.frame_size))
+    manifest.update(
+        config=asdict(cfg),
+        action_names=list(teacher.action_names),
+        frame_size=list(teacher.frame_size),
+    )
     done = {s["index"] for s in manifest["shards"] if (out / s["file"]).exists()}
     manifest["shards"] = [s for s in manifest["shards"] if s["index"] in done]
     wanted = -(-frames // cfg.shard_frames)
@@ -184,13 +194,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--period", type=int, default=PERIOD)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--daylight", type=_daylight, default=1.0, metavar="LEVEL|cycle",
-                        help="fixed light level in [0, 1] (default 1: always day), or 'cycle' "
-                             "for the teacher's own day and night")
+    parser.add_argument(
+        "--daylight",
+        type=_daylight,
+        default=1.0,
+        metavar="LEVEL|cycle",
+        help="fixed light level in [0, 1] (default 1: always day), or 'cycle' "
+        "for the teacher's own day and night",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    cfg = RecordConfig(args.teacher, args.shard_frames, args.period, args.seed,
-                       daylight=args.daylight)
+    cfg = RecordConfig(
+        args.teacher, args.shard_frames, args.period, args.seed, daylight=args.daylight
+    )
     manifest = record(args.out, args.frames, cfg, args.workers)
     total = sum(s["frames"] for s in manifest["shards"])
     print(f"{args.out}: {len(manifest['shards'])} shards, {total} frames")

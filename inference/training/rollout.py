@@ -23,21 +23,23 @@ from ..models import ConvAutoencoder, DiT
 logger = logging.getLogger(__name__)
 
 
-def make_engine(world: WorldConfig, dit: DiT, ae: ConvAutoencoder, space: ActionSpace,
-                dtype: str = "float32") -> Engine:
+def make_engine(
+    world: WorldConfig, dit: DiT, ae: ConvAutoencoder, space: ActionSpace, dtype: str = "float32"
+) -> Engine:
     """An engine over copies of the modules (the engine casts and freezes what it is given)."""
-    return Engine(world, copy.deepcopy(dit), copy.deepcopy(ae), space,
-                  EngineOptions(dtype=dtype))
+    return Engine(world, copy.deepcopy(dit), copy.deepcopy(ae), space, EngineOptions(dtype=dtype))
 
 
 @torch.no_grad()
-def free_run(engine: Engine, context: Tensor, context_actions: Tensor, actions: Tensor,
-             seed: int = 0) -> Tensor:
+def free_run(
+    engine: Engine, context: Tensor, context_actions: Tensor, actions: Tensor, seed: int = 0
+) -> Tensor:
     """Generate len(actions) latents (F,C,H,W) after context (P,C,H,W) with its actions (P,A)."""
     sid = f"eval-{seed}"
     keep = engine.window - 1
-    engine.add_session(sid, prompt_latents=context[-keep:], prompt_actions=context_actions[-keep:],
-                       seed=seed)
+    engine.add_session(
+        sid, prompt_latents=context[-keep:], prompt_actions=context_actions[-keep:], seed=seed
+    )
     try:
         return torch.stack([engine.step_latents({sid: a})[sid] for a in actions])
     finally:
@@ -45,8 +47,9 @@ def free_run(engine: Engine, context: Tensor, context_actions: Tensor, actions: 
 
 
 @torch.no_grad()
-def teacher_forced(engine: Engine, latents: Tensor, actions: Tensor, first: int, count: int,
-                   seed: int = 0) -> Tensor:
+def teacher_forced(
+    engine: Engine, latents: Tensor, actions: Tensor, first: int, count: int, seed: int = 0
+) -> Tensor:
     """One-step predictions of frames first..first+count-1, each from the true context."""
     keep = engine.window - 1
     out = []

@@ -38,15 +38,34 @@ def seed_run(run: Path, checkpoint: Path) -> tuple[WorldConfig, ActionSpace]:
         return loaded.config, loaded.action_space
     if ae_path.exists() or dit_path.exists():
         part = "ae.pt" if ae_path.exists() else "dit.pt"
-        raise SeedError(f"{run} holds part of another run ({part}); give --init-from a new "
-                        f"--run directory")
+        raise SeedError(
+            f"{run} holds part of another run ({part}); give --init-from a new --run directory"
+        )
     step = loaded.training_step or 0
     run.mkdir(parents=True, exist_ok=True)
-    torch.save({"step": 0, "losses": [], "done": True, "init_from": str(checkpoint),
-                "model": loaded.autoencoder.state_dict(),
-                "scaling_factor": loaded.config.scaling_factor}, ae_path)
+    torch.save(
+        {
+            "step": 0,
+            "losses": [],
+            "done": True,
+            "init_from": str(checkpoint),
+            "model": loaded.autoencoder.state_dict(),
+            "scaling_factor": loaded.config.scaling_factor,
+        },
+        ae_path,
+    )
     weights = loaded.dit.state_dict()
-    torch.save({"step": step, "losses": [], "warmup_from": step, "init_from": str(checkpoint),
-                "model": weights, "ema": weights, "opt": None}, dit_path)
+    torch.save(
+        {
+            "step": step,
+            "losses": [],
+            "warmup_from": step,
+            "init_from": str(checkpoint),
+            "model": weights,
+            "ema": weights,
+            "opt": None,
+        },
+        dit_path,
+    )
     logger.info("seeded %s from %s (DiT step %d)", run, checkpoint, step)
     return loaded.config, loaded.action_space

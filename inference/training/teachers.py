@@ -41,8 +41,13 @@ class CrafterTeacher:
 
     name = "crafter"
 
-    def __init__(self, size: int = 64, length: int = 100_000, immortal: bool = True,
-                 daylight: float | None = None):
+    def __init__(
+        self,
+        size: int = 64,
+        length: int = 100_000,
+        immortal: bool = True,
+        daylight: float | None = None,
+    ):
         try:
             import crafter
         except ImportError as exc:  # crafter is the optional extra `train`
@@ -57,8 +62,13 @@ class CrafterTeacher:
         self.action_names = tuple(crafter.constants.actions)
 
     def reset(self, seed: int) -> np.ndarray:
-        self._env = self._crafter.Env(area=(64, 64), size=(self._size, self._size),
-                                      reward=False, length=self._length, seed=int(seed))
+        self._env = self._crafter.Env(
+            area=(64, 64),
+            size=(self._size, self._size),
+            reward=False,
+            length=self._length,
+            seed=int(seed),
+        )
         if self.daylight is not None:
             # A fixed light level: Crafter's clock still runs, but the picture never dims. A
             # model trained on nights learns darkness as a state it cannot leave (an 8-frame
@@ -93,12 +103,16 @@ class CrafterTeacher:
             tx, ty = player.pos[0] + dx, player.pos[1] + dy
             inside_t = 0 <= tx < world.area[0] and 0 <= ty < world.area[1]
             # Lava is "free" to Crafter's player (and deadly): report it as blocked.
-            free[name] = bool(inside_t and player.is_free((tx, ty))
-                              and world[tx, ty][0] != "lava")
+            free[name] = bool(inside_t and player.is_free((tx, ty)) and world[tx, ty][0] != "lava")
         return {
-            "ahead": material, "free": free, "facing": tuple(int(v) for v in player.facing),
-            "daylight": float(world.daylight), "time": env._step % 300, "step": env._step,
-            "sleeping": bool(player.sleeping), "health": int(player.health),
+            "ahead": material,
+            "free": free,
+            "facing": tuple(int(v) for v in player.facing),
+            "daylight": float(world.daylight),
+            "time": env._step % 300,
+            "step": env._step,
+            "sleeping": bool(player.sleeping),
+            "health": int(player.health),
             "inventory": dict(player.inventory),
         }
 

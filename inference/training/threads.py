@@ -21,8 +21,9 @@ logger = logging.getLogger(__name__)
 class ThreadTuner:
     """Call tick() once per training step; it may change torch.get_num_threads()."""
 
-    def __init__(self, choices: tuple[int, ...] = (1, 2), every: int = 200, probe: int = 6,
-                 first: int = 10):
+    def __init__(
+        self, choices: tuple[int, ...] = (1, 2), every: int = 200, probe: int = 6, first: int = 10
+    ):
         self.choices, self.every, self.probe, self.first = choices, every, probe, first
         self.best = torch.get_num_threads()
         self.steps = 0
@@ -58,6 +59,9 @@ class ThreadTuner:
                 self.best = min(self.medians, key=self.medians.get)
                 torch.set_num_threads(self.best)
                 self._probing = False
-                logger.info("threads: s/step %s -> %d", {n: round(m, 3) for n, m in
-                                                          self.medians.items()}, self.best)
+                logger.info(
+                    "threads: s/step %s -> %d",
+                    {n: round(m, 3) for n, m in self.medians.items()},
+                    self.best,
+                )
         self._last = time.perf_counter()

@@ -53,8 +53,11 @@ def _latents(run: Path, world, train, test) -> dict:
         return torch.load(path, weights_only=False)
     ae, scale = load_trained_autoencoder(run, world)
     logger.info("encoding %d + %d frames", len(train), len(test))
-    out = {"train": encode_all(ae, train.frames, scale), "test": encode_all(ae, test.frames, scale),
-           "scaling_factor": scale}
+    out = {
+        "train": encode_all(ae, train.frames, scale),
+        "test": encode_all(ae, test.frames, scale),
+        "scaling_factor": scale,
+    }
     torch.save(out, path)
     return out
 
@@ -69,8 +72,11 @@ def _pidfile(path: Path) -> None:
 
 
 def _overrides(cls, args: argparse.Namespace, prefix: str):
-    given = {f.name: getattr(args, prefix + f.name) for f in fields(cls)
-             if getattr(args, prefix + f.name, None) is not None}
+    given = {
+        f.name: getattr(args, prefix + f.name)
+        for f in fields(cls)
+        if getattr(args, prefix + f.name, None) is not None
+    }
     return cls(**given)
 
 
@@ -96,8 +102,10 @@ def _sampling_overrides(parser: argparse.ArgumentParser, args: argparse.Namespac
         world = world.with_sampling(context_schedule=args.context_schedule)
     schedule = world.sampling.context_schedule
     if schedule and len(schedule) != world.sampling.ddim_steps:
-        parser.error(f"--context-schedule has {len(schedule)} levels for "
-                     f"{world.sampling.ddim_steps} denoising steps")
+        parser.error(
+            f"--context-schedule has {len(schedule)} levels for "
+            f"{world.sampling.ddim_steps} denoising steps"
+        )
     return world
 
 
@@ -107,30 +115,56 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", default="var/training/data")
     parser.add_argument("--run", default="var/training/run")
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--init-from", type=Path, default=None, metavar="CHECKPOINT",
-                        help="continue from an exported model (its config replaces --preset)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from an exported model (its config replaces --preset)",
+    )
     parser.add_argument("--export", default="models/crafter-small.safetensors")
     parser.add_argument("--phases", default="ae,latents,dit,export")
-    parser.add_argument("--ddim-steps", type=int, default=None,
-                        help="denoising steps per frame the exported model samples with "
-                             "(default: the preset's, or the --init-from model's)")
-    parser.add_argument("--stabilization-level", type=int, default=None,
-                        help="the exported model labels clean context with this level - 1 "
-                             "(default: the preset's, or the --init-from model's)")
-    parser.add_argument("--context-schedule", type=_levels, default=None, metavar="L1,L2,...",
-                        help="dynamic noising of the exported model: the context noise level "
-                             "of each denoising pass (one per DDIM step; 'none' for clean "
-                             "context as in generate.py)")
+    parser.add_argument(
+        "--ddim-steps",
+        type=int,
+        default=None,
+        help="denoising steps per frame the exported model samples with "
+        "(default: the preset's, or the --init-from model's)",
+    )
+    parser.add_argument(
+        "--stabilization-level",
+        type=int,
+        default=None,
+        help="the exported model labels clean context with this level - 1 "
+        "(default: the preset's, or the --init-from model's)",
+    )
+    parser.add_argument(
+        "--context-schedule",
+        type=_levels,
+        default=None,
+        metavar="L1,L2,...",
+        help="dynamic noising of the exported model: the context noise level "
+        "of each denoising pass (one per DDIM step; 'none' for clean "
+        "context as in generate.py)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--holdout", type=int, default=2, help="shards kept for evaluation")
     parser.add_argument("--limit-shards", type=int, default=None)
-    parser.add_argument("--decoder-steps", type=int, default=2000,
-                        help="steps of the optional 'decoder' phase (frozen encoder)")
+    parser.add_argument(
+        "--decoder-steps",
+        type=int,
+        default=2000,
+        help="steps of the optional 'decoder' phase (frozen encoder)",
+    )
     for prefix, cls in (("ae_", AETrainConfig), ("dit_", DiTTrainConfig)):
         for f in fields(cls):
             kind = {"int": int, "float": float, "bool": int}.get(str(f.type), float)
-            parser.add_argument(f"--{prefix}{f.name}".replace("_", "-"), dest=prefix + f.name,
-                                type=kind, default=None)
+            parser.add_argument(
+                f"--{prefix}{f.name}".replace("_", "-"),
+                dest=prefix + f.name,
+                type=kind,
+                default=None,
+            )
     args = parser.parse_args(argv)
     if args.ddim_steps is not None and args.ddim_steps < 1:
         parser.error("--ddim-steps must be at least 1")
@@ -158,13 +192,22 @@ def main(argv: list[str] | None = None) -> None:
     if "ae" in phases:
         train_autoencoder(run, world, train, test, _overrides(AETrainConfig, args, "ae_"))
     if "decoder" in phases:  # optional: sharpen frames later without invalidating the DiT
-        finetune_decoder(run, world, train, test, args.decoder_steps,
-                         _overrides(AETrainConfig, args, "ae_"))
+        finetune_decoder(
+            run, world, train, test, args.decoder_steps, _overrides(AETrainConfig, args, "ae_")
+        )
     if "latents" in phases or "dit" in phases:
         latents = _latents(run, world, train, test)
     if "dit" in phases:
-        train_dit(run, world, space, train, test, latents, _overrides(DiTTrainConfig, args, "dit_"),
-                  export=Path(args.export) if "export" in phases else None)
+        train_dit(
+            run,
+            world,
+            space,
+            train,
+            test,
+            latents,
+            _overrides(DiTTrainConfig, args, "dit_"),
+            export=Path(args.export) if "export" in phases else None,
+        )
     if "export" in phases:
         export_world(run, world, space, Path(args.export))  # it logs the file and its size
 

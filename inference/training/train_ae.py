@@ -70,8 +70,10 @@ def ae_loss(ae: ConvAutoencoder, images: Tensor, cfg: AETrainConfig) -> tuple[Te
 @torch.no_grad()
 def reconstruct(ae: ConvAutoencoder, images: Tensor, batch: int = 256) -> Tensor:
     """Decode(posterior mean) in [0,1], batched."""
-    out = [((ae.decode(ae.encode(images[i : i + batch])[0]) + 1) / 2).clamp(0, 1)
-           for i in range(0, len(images), batch)]
+    out = [
+        ((ae.decode(ae.encode(images[i : i + batch])[0]) + 1) / 2).clamp(0, 1)
+        for i in range(0, len(images), batch)
+    ]
     return torch.cat(out)
 
 
@@ -88,8 +90,14 @@ def encode_all(ae: ConvAutoencoder, frames: np.ndarray, scale: float, batch: int
     return torch.cat(out)
 
 
-def train_autoencoder(run: Path, world: WorldConfig, train: Recording, test: Recording,
-                      cfg: AETrainConfig, seed: int = 0) -> dict:
+def train_autoencoder(
+    run: Path,
+    world: WorldConfig,
+    train: Recording,
+    test: Recording,
+    cfg: AETrainConfig,
+    seed: int = 0,
+) -> dict:
     """Train (or resume) the AE phase; returns the final state dict of ae.pt."""
     path = run / "ae.pt"
     torch.manual_seed(seed)
@@ -139,19 +147,24 @@ def train_autoencoder(run: Path, world: WorldConfig, train: Recording, test: Rec
     recon = reconstruct(ae, images)
     state["test_psnr"] = float(psnr(recon, images).mean())
     with torch.no_grad():
-        latents = torch.cat([ae.encode(images[i : i + 256])[0]
-                             for i in range(0, len(images), 256)])
+        latents = torch.cat([ae.encode(images[i : i + 256])[0] for i in range(0, len(images), 256)])
     state["scaling_factor"] = float(1 / latents.float().std())
     save(True)
     _ae_pngs(run, state, images, recon)
-    logger.info("autoencoder: test PSNR %.2f dB, latent scale %.3f", state["test_psnr"],
-                state["scaling_factor"])
+    logger.info(
+        "autoencoder: test PSNR %.2f dB, latent scale %.3f",
+        state["test_psnr"],
+        state["scaling_factor"],
+    )
     return state
 
 
 def _ae_pngs(run: Path, state: dict, images: Tensor, recon: Tensor) -> None:
-    plot_curves(run / "ae_loss.png", {"weighted L1+MSE": state["losses"]},
-                f"autoencoder (test PSNR {state['test_psnr']:.2f} dB)")
+    plot_curves(
+        run / "ae_loss.png",
+        {"weighted L1+MSE": state["losses"]},
+        f"autoencoder (test PSNR {state['test_psnr']:.2f} dB)",
+    )
     pick = torch.linspace(0, len(images) - 1, 12).long()
 
     def u8(x: Tensor) -> list[np.ndarray]:
@@ -170,8 +183,15 @@ def load_trained_autoencoder(run: Path, world: WorldConfig) -> tuple[ConvAutoenc
     return copy.deepcopy(ae).eval(), state["scaling_factor"]
 
 
-def finetune_decoder(run: Path, world: WorldConfig, train: Recording, test: Recording,
-                     steps: int, cfg: AETrainConfig, seed: int = 1) -> dict:
+def finetune_decoder(
+    run: Path,
+    world: WorldConfig,
+    train: Recording,
+    test: Recording,
+    steps: int,
+    cfg: AETrainConfig,
+    seed: int = 1,
+) -> dict:
     """More decoder-only steps on a finished AE: sharper frames, same latents (the DiT stays valid).
 
     Resumable like the main phase: ae.pt counts the decoder steps done so far in "decoder_steps".
@@ -203,8 +223,9 @@ def finetune_decoder(run: Path, world: WorldConfig, train: Recording, test: Reco
             state["losses"].append((state["step"] + step + 1, loss.item()))
             bar.update(1, loss=loss.item())
             if (step + 1) % cfg.save_every == 0 or step + 1 == done + steps:
-                state.update(model=ae.state_dict(), decoder_opt=opt.state_dict(),
-                             decoder_steps=step + 1)
+                state.update(
+                    model=ae.state_dict(), decoder_opt=opt.state_dict(), decoder_steps=step + 1
+                )
                 torch.save(state, path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
     ae.eval()

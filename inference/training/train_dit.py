@@ -66,8 +66,9 @@ class DiTTrainConfig:
     minutes: float = 0.0  # > 0: also stop after this many wall-clock minutes
 
 
-def sample_levels(B: int, T: int, cfg: DiTTrainConfig, gen: torch.Generator,
-                  levels: int = 1000) -> tuple[Tensor, Tensor]:
+def sample_levels(
+    B: int, T: int, cfg: DiTTrainConfig, gen: torch.Generator, levels: int = 1000
+) -> tuple[Tensor, Tensor]:
     """(B,T) int64 noise levels, independent per frame, half with a clean-ish prefix; and the
     (B,T) bool mask of those prefixes (the play-shaped clips' context frames)."""
     t = torch.randint(levels, (B, T), generator=gen)
@@ -79,8 +80,15 @@ def sample_levels(B: int, T: int, cfg: DiTTrainConfig, gen: torch.Generator,
 
 
 @torch.no_grad()
-def self_corrupt(ema: DiT, x0: Tensor, actions: Tensor, in_prefix: Tensor, abar: Tensor,
-                 cfg: DiTTrainConfig, gen: torch.Generator) -> tuple[Tensor, Tensor]:
+def self_corrupt(
+    ema: DiT,
+    x0: Tensor,
+    actions: Tensor,
+    in_prefix: Tensor,
+    abar: Tensor,
+    cfg: DiTTrainConfig,
+    gen: torch.Generator,
+) -> tuple[Tensor, Tensor]:
     """x0 (B,T,C,H,W) with some clips' prefix frames replaced by the model's own predictions,
     and the (B,T) bool mask of the replaced frames (they carry no loss: their truth is gone).
 
@@ -94,8 +102,9 @@ def self_corrupt(ema: DiT, x0: Tensor, actions: Tensor, in_prefix: Tensor, abar:
         return x0, pick
     rows = pick.any(1)
     clean, acts = x0[rows], actions[rows]  # (b, T, C, H, W), (b, T, A)
-    t = torch.randint(cfg.self_context_min, cfg.self_context_max + 1, clean.shape[:2],
-                      generator=gen)  # (b, T)
+    t = torch.randint(
+        cfg.self_context_min, cfg.self_context_max + 1, clean.shape[:2], generator=gen
+    )  # (b, T)
     a = abar[t][..., None, None, None]
     x_t = a.sqrt() * clean + (1 - a).sqrt() * torch.randn(clean.shape, generator=gen)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -106,9 +115,17 @@ def self_corrupt(ema: DiT, x0: Tensor, actions: Tensor, in_prefix: Tensor, abar:
     return out, pick
 
 
-def diffusion_loss(dit: DiT, x0: Tensor, actions: Tensor, t: Tensor, abar: Tensor,
-                   min_snr: float, gen: torch.Generator | None = None,
-                   action_weight: float = 1.0, skip: Tensor | None = None) -> Tensor:
+def diffusion_loss(
+    dit: DiT,
+    x0: Tensor,
+    actions: Tensor,
+    t: Tensor,
+    abar: Tensor,
+    min_snr: float,
+    gen: torch.Generator | None = None,
+    action_weight: float = 1.0,
+    skip: Tensor | None = None,
+) -> Tensor:
     """SNR-capped v-prediction MSE of clips x0 (B,T,C,H,W) at levels t (B,T).
 
     Frames whose action is not the no-op (index 0) weigh action_weight: at the play cadence
@@ -140,9 +157,17 @@ def _lr(cfg: DiTTrainConfig, step: int, warmup_from: int = 0) -> float:
     return cfg.lr * min(1.0, (step - warmup_from + 1) / cfg.warmup)
 
 
-def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recording,
-              test: Recording, latents: dict, cfg: DiTTrainConfig, export: Path | None = None,
-              seed: int = 0) -> dict:
+def train_dit(
+    run: Path,
+    world: WorldConfig,
+    space: ActionSpace,
+    train: Recording,
+    test: Recording,
+    latents: dict,
+    cfg: DiTTrainConfig,
+    export: Path | None = None,
+    seed: int = 0,
+) -> dict:
     """Train (or resume) the DiT phase; exports to `export` every cfg.export_minutes."""
     path = run / "dit.pt"
     torch.manual_seed(seed)
@@ -179,8 +204,9 @@ def train_dit(run: Path, world: WorldConfig, space: ActionSpace, train: Recordin
             if cfg.self_context_prob > 0:
                 x0, skip = self_corrupt(ema, x0, actions, in_prefix, abar, cfg, gen)
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                loss = diffusion_loss(dit, x0, actions, t, abar, cfg.min_snr, gen,
-                                      cfg.action_weight, skip)
+                loss = diffusion_loss(
+                    dit, x0, actions, t, abar, cfg.min_snr, gen, cfg.action_weight, skip
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(dit.parameters(), cfg.grad_clip)
@@ -233,12 +259,21 @@ def export_world(run: Path, world: WorldConfig, space: ActionSpace, path: Path) 
     return path
 
 
-def dit_pngs(run: Path, world: WorldConfig, space: ActionSpace, test: Recording, latents: dict,
-             context: int = 4, frames: int = 16, examples: int = 3) -> None:
+def dit_pngs(
+    run: Path,
+    world: WorldConfig,
+    space: ActionSpace,
+    test: Recording,
+    latents: dict,
+    context: int = 4,
+    frames: int = 16,
+    examples: int = 3,
+) -> None:
     """dit_loss.png and dit_rollouts.png (truth / teacher-forced / free-running rows)."""
     state = torch.load(run / "dit.pt", weights_only=False)
-    plot_curves(run / "dit_loss.png", {"v-loss (SNR-capped)": state["losses"]},
-                f"DiT step {state['step']}")
+    plot_curves(
+        run / "dit_loss.png", {"v-loss (SNR-capped)": state["losses"]}, f"DiT step {state['step']}"
+    )
     world, dit, ae, _ = load_world(run, world)
     engine = make_engine(world, dit, ae, space)
     lat = latents["test"].float()
@@ -255,10 +290,14 @@ def dit_pngs(run: Path, world: WorldConfig, space: ActionSpace, test: Recording,
         forced = teacher_forced(engine, x, a, context, frames, seed=n)
         truth = test.frames[sl]
         names = [space.fields[int(i)].name for i in test.actions[sl]]
-        rows += [list(truth), list(truth[:context]) + list(decode(engine, forced)),
-                 list(truth[:context]) + list(decode(engine, free))]
-        moves = ",".join(name.replace("move_", "")[:2] for name in names[context:] if
-                         name != "noop")
+        rows += [
+            list(truth),
+            list(truth[:context]) + list(decode(engine, forced)),
+            list(truth[:context]) + list(decode(engine, free)),
+        ]
+        moves = ",".join(
+            name.replace("move_", "")[:2] for name in names[context:] if name != "noop"
+        )
         labels += [f"truth {moves[:14]}", "teacher-forced", "free-running"]
     save_grid(run / "dit_rollouts.png", rows, labels)
     logger.info("wrote %s", run / "dit_rollouts.png")

@@ -42,16 +42,35 @@ class Scene:
 
 
 SCENES = (
-    Scene("coast", "Coast", "A sandy shore on open water.",
-          {"water": 0.25, "sand": 0.15}, {"lava": 0.0}),
-    Scene("forest", "Forest", "Dense woods to chop through.",
-          {"tree": 0.3, "grass": 0.3}, {"lava": 0.0, "water": 0.05}),
-    Scene("meadow", "Meadow", "Open grassland, room to build a village.",
-          {"grass": 0.85}, {"tree": 0.06, "water": 0.0, "stone": 0.0}),
-    Scene("mountain", "Mountain", "Bare stone with tunnels and ore: dig in.",
-          {"stone": 0.4, "path": 0.05}, {"lava": 0.0, "water": 0.0}),
-    Scene("dunes", "Dunes", "Wide sand flats by a lake.",
-          {"sand": 0.45}, {"lava": 0.0}),
+    Scene(
+        "coast",
+        "Coast",
+        "A sandy shore on open water.",
+        {"water": 0.25, "sand": 0.15},
+        {"lava": 0.0},
+    ),
+    Scene(
+        "forest",
+        "Forest",
+        "Dense woods to chop through.",
+        {"tree": 0.3, "grass": 0.3},
+        {"lava": 0.0, "water": 0.05},
+    ),
+    Scene(
+        "meadow",
+        "Meadow",
+        "Open grassland, room to build a village.",
+        {"grass": 0.85},
+        {"tree": 0.06, "water": 0.0, "stone": 0.0},
+    ),
+    Scene(
+        "mountain",
+        "Mountain",
+        "Bare stone with tunnels and ore: dig in.",
+        {"stone": 0.4, "path": 0.05},
+        {"lava": 0.0, "water": 0.0},
+    ),
+    Scene("dunes", "Dunes", "Wide sand flats by a lake.", {"sand": 0.45}, {"lava": 0.0}),
 )
 
 
@@ -64,8 +83,9 @@ def view_shares(mat_map: np.ndarray, names: dict[int, str], x: int, y: int) -> d
 
 def matches(scene: Scene, shares: dict[str, float]) -> bool:
     """Whether a view's shares satisfy a recipe."""
-    return (all(shares.get(m, 0) >= v for m, v in scene.at_least.items())
-            and all(shares.get(m, 0) <= v for m, v in scene.at_most.items()))
+    return all(shares.get(m, 0) >= v for m, v in scene.at_least.items()) and all(
+        shares.get(m, 0) <= v for m, v in scene.at_most.items()
+    )
 
 
 def find_scene(scene: Scene, seeds: range, rng: np.random.Generator) -> tuple[int, tuple] | None:
@@ -113,10 +133,18 @@ def write_worlds(out: Path, prompt_frames: int = 4, seeds: int = 40, seed: int =
         for i, frame in enumerate(frames):
             Image.fromarray(frame).save(folder / f"prompt_{i}.png")
         Image.fromarray(frames[-1]).resize((256, 256), Image.NEAREST).save(folder / "thumbnail.png")
-        index.append({"slug": scene.slug, "title": scene.title, "description": scene.description,
-                      "teacher": "crafter", "seed": world_seed, "tile": list(map(int, tile)),
-                      "prompt_frames": [f"{scene.slug}/prompt_{i}.png" for i in range(len(frames))],
-                      "thumbnail": f"{scene.slug}/thumbnail.png"})
+        index.append(
+            {
+                "slug": scene.slug,
+                "title": scene.title,
+                "description": scene.description,
+                "teacher": "crafter",
+                "seed": world_seed,
+                "tile": list(map(int, tile)),
+                "prompt_frames": [f"{scene.slug}/prompt_{i}.png" for i in range(len(frames))],
+                "thumbnail": f"{scene.slug}/thumbnail.png",
+            }
+        )
         logger.info("%s: world %d at %s", scene.slug, world_seed, tile)
     (out / "index.json").write_text(json.dumps(index, indent=1))
     return index

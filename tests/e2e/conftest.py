@@ -21,9 +21,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--allow-loopback-in-peer-connection", "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
 ]
 REPO = Path(settings.BASE_DIR)
 
@@ -58,25 +65,44 @@ class Service:
     def __init__(self, pool_slug: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATABASE_URL": test_database_url(),
-                    "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1",
-                    "ALLOWED_HOSTS": "127.0.0.1,localhost", "WORKER_HEARTBEAT_SECONDS": "1",
-                    # Loopback-only ICE: no test packet leaves 127.0.0.0/8.
-                    "WEBRTC_HOST_ADDRESSES": "127.0.0.1"}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "PYTHONUNBUFFERED": "1",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "WORKER_HEARTBEAT_SECONDS": "1",
+            # Loopback-only ICE: no test packet leaves 127.0.0.0/8.
+            "WEBRTC_HOST_ADDRESSES": "127.0.0.1",
+        }
         self.pool_slug = pool_slug
         self.processes: list[subprocess.Popen] = []
         self.logs = Path(tempfile.mkdtemp(prefix="reverie-e2e-"))
 
     def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")
-        process = subprocess.Popen(command, env=self.env, cwd=REPO, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+        )
         self.processes.append(process)
         return process
 
     def start_web(self):
-        self.spawn("web", [sys.executable, "-m", "uvicorn", "webapp.asgi:application",
-                           "--host", "127.0.0.1", "--port", str(self.port), "--lifespan", "off"])
+        self.spawn(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "webapp.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+            ],
+        )
         wait_for(self._web_up, 30, "the web server")
 
     def start_worker(self, slots: int = 1) -> subprocess.Popen:
@@ -84,11 +110,26 @@ class Service:
 
         before = Worker.objects.count()
         name = f"worker{len(self.processes)}"
-        process = self.spawn(name, [
-            sys.executable, "manage.py", "rungpuworker", "--pool", self.pool_slug,
-            "--slots", str(slots)])
-        wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).count() > before
-                 or process.poll() is not None, 60, "the GPU worker")
+        process = self.spawn(
+            name,
+            [
+                sys.executable,
+                "manage.py",
+                "rungpuworker",
+                "--pool",
+                self.pool_slug,
+                "--slots",
+                str(slots),
+            ],
+        )
+        wait_for(
+            lambda: (
+                Worker.objects.filter(state=Worker.State.READY).count() > before
+                or process.poll() is not None
+            ),
+            60,
+            "the GPU worker",
+        )
         assert process.poll() is None, self.log(name)[-2000:]
         return process
 
@@ -136,10 +177,14 @@ def browsers():
         pytest.fail(f"Chromium not found at {CHROMIUM}; `make test` installs it")
     profiles, contexts = [], []
     with sync_playwright() as playwright:
+
         def launch():
             profiles.append(tempfile.mkdtemp(prefix="reverie-chromium-"))
-            contexts.append(playwright.chromium.launch_persistent_context(
-                profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS))
+            contexts.append(
+                playwright.chromium.launch_persistent_context(
+                    profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
+                )
+            )
             return contexts[-1]
 
         yield launch

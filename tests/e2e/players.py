@@ -38,8 +38,9 @@ DECODED_JS = """async () => {
 }"""
 
 
-def log_in(page: Page, url: str, username: str,
-           password: str = "correct horse battery staple") -> None:
+def log_in(
+    page: Page, url: str, username: str, password: str = "correct horse battery staple"
+) -> None:
     page.goto(url + "/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
@@ -66,8 +67,11 @@ def queue_and_play(page: Page, world_name: str) -> str:
 
 
 def wait_for_video(page: Page, timeout: float = 20_000) -> None:
-    page.wait_for_function("() => { const v = document.getElementById('video');"
-                           " return v.videoWidth > 0 && v.readyState >= 2; }", timeout=timeout)
+    page.wait_for_function(
+        "() => { const v = document.getElementById('video');"
+        " return v.videoWidth > 0 && v.readyState >= 2; }",
+        timeout=timeout,
+    )
 
 
 def start_playing(page: Page) -> None:
@@ -91,8 +95,11 @@ def capture(page: Page) -> np.ndarray:
 
 def best_shift(before: np.ndarray, after: np.ndarray, reach: int = 24):
     """(dy, dx, error) of the np.roll that best turns `before` into `after`."""
-    errors = {(dy, dx): float(np.abs(np.roll(before, (dy, dx), axis=(0, 1)) - after).mean())
-              for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1)}
+    errors = {
+        (dy, dx): float(np.abs(np.roll(before, (dy, dx), axis=(0, 1)) - after).mean())
+        for dy in range(-reach, reach + 1)
+        for dx in range(-reach, reach + 1)
+    }
     dy, dx = min(errors, key=errors.get)
     return dy, dx, errors[(dy, dx)]
 

@@ -31,7 +31,8 @@ def serve_the_shipped_model(pool):
 
 
 def test_the_shipped_model_continues_the_recorded_coast_and_walking_changes_it(
-        service, pool, browser_context):
+    service, pool, browser_context
+):
     off_loop(serve_the_shipped_model, pool)
     off_loop(service.start_worker, slots=1)
     page = browser_context.new_page()
@@ -41,11 +42,14 @@ def test_the_shipped_model_continues_the_recorded_coast_and_walking_changes_it(
     start_playing(page)
     page.wait_for_timeout(1000)
     still = capture(page)
-    distance = {slug: difference(still, scene_picture(slug))
-                for slug in ("coast", "forest", "meadow", "mountain", "dunes")}
+    distance = {
+        slug: difference(still, scene_picture(slug))
+        for slug in ("coast", "forest", "meadow", "mountain", "dunes")
+    }
     # Generated from the coast's prompt frames, the picture is the coast, not another scene.
     assert distance["coast"] < 12 and all(
-        distance["coast"] * 3 < d for slug, d in distance.items() if slug != "coast"), distance
+        distance["coast"] * 3 < d for slug, d in distance.items() if slug != "coast"
+    ), distance
     page.wait_for_timeout(1000)
     idle = difference(still, capture(page))  # nothing held: the world only animates
     page.keyboard.down("d")

@@ -40,7 +40,8 @@ def hold(page, key: str, seconds: float) -> None:
 
 
 def test_a_new_player_streams_at_frame_rate_steers_the_picture_and_plays_until_time_is_up(
-        service, pool, browser_context):
+    service, pool, browser_context
+):
     off_loop(set_pool, pool, session_seconds=32)
     off_loop(make_world, pool)
     off_loop(service.start_worker, slots=1)
@@ -88,7 +89,8 @@ def test_a_new_player_streams_at_frame_rate_steers_the_picture_and_plays_until_t
 
 
 def test_two_players_in_two_browsers_share_one_worker_and_each_sees_only_their_world(
-        service, pool, make_user, browsers):
+    service, pool, make_user, browsers
+):
     off_loop(make_world, pool)
     off_loop(make_world, pool, slug="forest", name="Forest")
     worker = off_loop(service.start_worker, slots=2)
@@ -114,7 +116,8 @@ def test_two_players_in_two_browsers_share_one_worker_and_each_sees_only_their_w
 
 
 def test_a_killed_worker_is_reported_lost_within_15_seconds_with_the_front_of_the_queue(
-        service, pool, settings, browser_context):
+    service, pool, settings, browser_context
+):
     settings.WORKER_TIMEOUT = 2
     off_loop(make_world, pool)
     worker = off_loop(service.start_worker, slots=1)

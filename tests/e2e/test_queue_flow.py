@@ -14,8 +14,9 @@ from webapp.queue.models import Ticket
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_player_signs_up_queues_moves_up_confirms_and_plays(service, pool, make_user,
-                                                              browser_context):
+def test_a_player_signs_up_queues_moves_up_confirms_and_plays(
+    service, pool, make_user, browser_context
+):
     world = off_loop(make_world, pool)
     off_loop(make_world, pool, slug="forest", name="Forest")
     off_loop(service.start_worker, slots=1)

@@ -25,8 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OASIS_TINY = REPO_ROOT / "tests" / "fixtures" / "oasis-tiny"
 
 
-def make_engine(config: WorldConfig | str = "tiny", seed: int = 0, std: float | None = None,
-                **options) -> Engine:
+def make_engine(
+    config: WorldConfig | str = "tiny", seed: int = 0, std: float | None = None, **options
+) -> Engine:
     """Random-weight engine; the same seed gives the same weights."""
     cfg = get_preset(config) if isinstance(config, str) else config
     dit = randomize_(build_dit(cfg.dit), seed, std=std)
@@ -62,10 +63,20 @@ def run_engine(engine: Engine, session: str, actions: torch.Tensor, start: int) 
 # A crafter-shaped world small enough to train and export in a test.
 MINI = WorldConfig(
     name="mini",
-    dit=DiTConfig(input_h=4, input_w=4, patch_size=2, in_channels=4, hidden_size=32, depth=1,
-                  num_heads=2, external_cond_dim=17, max_frames=4),
-    autoencoder=ConvAutoencoderConfig(image_height=16, image_width=16, latent_channels=4,
-                                      channels=(8, 8, 16)),
+    dit=DiTConfig(
+        input_h=4,
+        input_w=4,
+        patch_size=2,
+        in_channels=4,
+        hidden_size=32,
+        depth=1,
+        num_heads=2,
+        external_cond_dim=17,
+        max_frames=4,
+    ),
+    autoencoder=ConvAutoencoderConfig(
+        image_height=16, image_width=16, latent_channels=4, channels=(8, 8, 16)
+    ),
     scaling_factor=1.0,
     sampling=SamplingConfig(ddim_steps=2, window_mode="rolling"),
     action_space="crafter-17",

@@ -30,8 +30,16 @@ def test_the_oasis_layout_has_25_entries_in_the_reference_order():
     assert len(names) == 25
     assert names[:3] == ["inventory", "ESC", "hotbar.1"]
     assert names[10:17] == ["hotbar.9", "forward", "back", "left", "right", "cameraX", "cameraY"]
-    assert names[17:] == ["jump", "sneak", "sprint", "swapHands", "attack", "use", "pickItem",
-                          "drop"]
+    assert names[17:] == [
+        "jump",
+        "sneak",
+        "sprint",
+        "swapHands",
+        "attack",
+        "use",
+        "pickItem",
+        "drop",
+    ]
 
 
 def test_held_keys_and_mouse_buttons_set_their_buttons():

@@ -64,8 +64,9 @@ def test_a_checkpoint_round_trip_restores_config_actions_and_outputs(world, save
 def test_the_small_preset_round_trips_with_its_own_action_space(tmp_path):
     cfg = get_preset("small")
     dit, ae = randomize_(build_dit(cfg.dit), 0), randomize_(build_autoencoder(cfg.autoencoder), 1)
-    path = save_checkpoint(tmp_path / "small.safetensors", cfg, dit, ae,
-                           get_action_space("crafter-17"))
+    path = save_checkpoint(
+        tmp_path / "small.safetensors", cfg, dit, ae, get_action_space("crafter-17")
+    )
     loaded = load_checkpoint(path)
     assert loaded.config == cfg and loaded.action_space.kind == "one_hot"
     assert torch.equal(loaded.autoencoder.decoder[0].weight, ae.decoder[0].weight)
@@ -95,9 +96,11 @@ def test_a_truncated_file_names_the_first_tensor_cut_off(saved, tmp_path):
 
 
 def test_a_file_that_is_not_safetensors_is_refused_by_name(tmp_path):
-    for name, payload in [("text.safetensors", b"hello, this is not a checkpoint at all"),
-                          ("short.safetensors", b"\x01\x02"),
-                          ("json.safetensors", (7).to_bytes(8, "little") + b"[1,2,3]")]:
+    for name, payload in [
+        ("text.safetensors", b"hello, this is not a checkpoint at all"),
+        ("short.safetensors", b"\x01\x02"),
+        ("json.safetensors", (7).to_bytes(8, "little") + b"[1,2,3]"),
+    ]:
         path = tmp_path / name
         path.write_bytes(payload)
         with pytest.raises(CheckpointError, match="not a safetensors file") as err:
@@ -113,14 +116,16 @@ def test_a_missing_file_is_a_checkpoint_error(tmp_path):
 def test_a_renamed_tensor_is_reported_as_unexpected(saved, tmp_path):
     def rename(t):
         t["dit.blocks.1.t_mlp.fc9.weight"] = t.pop("dit.blocks.1.t_mlp.fc2.weight")
+
     with pytest.raises(CheckpointError, match="unexpected tensor") as err:
         load_checkpoint(rewrite(saved, tmp_path / "renamed.safetensors", rename))
     assert err.value.key == "dit.blocks.1.t_mlp.fc9.weight"
 
 
 def test_a_missing_tensor_is_named(saved, tmp_path):
-    path = rewrite(saved, tmp_path / "missing.safetensors",
-                   lambda t: t.pop("ae.decoder.1.mlp.fc1.bias"))
+    path = rewrite(
+        saved, tmp_path / "missing.safetensors", lambda t: t.pop("ae.decoder.1.mlp.fc1.bias")
+    )
     with pytest.raises(CheckpointError, match="missing tensor") as err:
         load_checkpoint(path)
     assert err.value.key == "ae.decoder.1.mlp.fc1.bias"
@@ -129,6 +134,7 @@ def test_a_missing_tensor_is_named(saved, tmp_path):
 def test_a_wrong_shape_is_named_and_nothing_is_half_loaded(world, saved, tmp_path):
     def widen(t):
         t["dit.final_layer.linear.weight"] = torch.zeros(65, 64)
+
     path = rewrite(saved, tmp_path / "shape.safetensors", widen)
     _, dit, _ = world
     before = {k: v.clone() for k, v in dit.state_dict().items()}
@@ -176,8 +182,9 @@ def test_metadata_that_is_not_ours_or_is_broken_is_refused(saved, tmp_path):
     with pytest.raises(CheckpointError, match="not a Reverie checkpoint"):
         load_checkpoint(foreign)
     broken = tmp_path / "broken.safetensors"
-    save_file(tensors, broken, metadata={"format": "reverie-world", "config": "{",
-                                         "action_space": "{}"})
+    save_file(
+        tensors, broken, metadata={"format": "reverie-world", "config": "{", "action_space": "{}"}
+    )
     with pytest.raises(CheckpointError, match="bad config") as err:
         load_checkpoint(broken)
     assert err.value.key == "__metadata__"
@@ -199,7 +206,8 @@ def test_an_action_space_that_does_not_fit_the_dit_is_refused(world, tmp_path, s
 def test_an_engine_serves_files_in_the_released_layout(oasis_tiny_dir, monkeypatch):
     # The released pair loads through the same strict path; at the tiny geometry of the fixture.
     monkeypatch.setattr(checkpoints, "get_preset", lambda name: get_preset("tiny"))
-    engine = Engine.from_oasis_release(oasis_tiny_dir / "dit.safetensors",
-                                       oasis_tiny_dir / "vae.safetensors")
+    engine = Engine.from_oasis_release(
+        oasis_tiny_dir / "dit.safetensors", oasis_tiny_dir / "vae.safetensors"
+    )
     engine.add_session("s", prompt_latents=random_latents(engine, 1, 0), seed=0)
     assert engine.step()["s"].shape == (120, 160, 3)

@@ -26,10 +26,18 @@ def reference_and_engine(engine, prompt_frames: int, total: int, seed: int = 0):
     prompt = random_latents(engine, prompt_frames, seed)
     actions = random_actions(total, engine.action_space.dim, seed + 1)
     noises = noise_frames(engine, total - prompt_frames, seed + 2)
-    ref = rollout(engine.dit, prompt[None], actions[None], noises[None], steps, engine.window,
-                  engine.config.sampling.stabilization_level)[0]
-    engine.add_session("s", prompt_latents=prompt, prompt_actions=actions[:prompt_frames],
-                       seed=seed + 2)
+    ref = rollout(
+        engine.dit,
+        prompt[None],
+        actions[None],
+        noises[None],
+        steps,
+        engine.window,
+        engine.config.sampling.stabilization_level,
+    )[0]
+    engine.add_session(
+        "s", prompt_latents=prompt, prompt_actions=actions[:prompt_frames], seed=seed + 2
+    )
     got = run_engine(engine, "s", actions, prompt_frames)
     return ref[prompt_frames:], got
 
@@ -50,8 +58,9 @@ def test_exact_mode_matches_the_reference_after_the_window_slides():
 
 def test_a_prompt_longer_than_the_window_starts_from_its_last_frames():
     engine = make_engine("tiny", window_mode="exact")
-    ref, got = reference_and_engine(engine, prompt_frames=engine.window + 2,
-                                    total=engine.window + 6, seed=3)
+    ref, got = reference_and_engine(
+        engine, prompt_frames=engine.window + 2, total=engine.window + 6, seed=3
+    )
     assert (got - ref).abs().max().item() <= TOL
 
 

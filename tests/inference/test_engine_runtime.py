@@ -17,7 +17,6 @@ from tests.inference.helpers import MINI
 logger = logging.getLogger(__name__)
 
 
-
 @pytest.fixture
 def checkpoint(tmp_path):
     path = tmp_path / "mini.safetensors"
@@ -34,8 +33,9 @@ def press(name: str) -> np.ndarray:
 
 
 def test_it_serves_sessions_from_a_checkpoint(checkpoint):
-    runtime = load_runtime("inference.engine_runtime.EngineRuntime", checkpoint=str(checkpoint),
-                           device="cpu")
+    runtime = load_runtime(
+        "inference.engine_runtime.EngineRuntime", checkpoint=str(checkpoint), device="cpu"
+    )
     runtime.warm()
     assert runtime.frame_size == (16, 16)
     assert runtime.action_names[:3] == ("noop", "move_left", "move_right")

@@ -15,10 +15,18 @@ from inference.sampler import (
 from tests.inference.helpers import make_engine, noise_frames, random_actions, random_latents
 
 
-@pytest.mark.parametrize("t, alpha_bar", [
-    (0, 0.99969971), (14, 0.99532050), (99, 0.96050709), (199, 0.89567977),
-    (499, 0.49999979), (899, 0.03949277), (999, 3.00283e-7),
-])
+@pytest.mark.parametrize(
+    "t, alpha_bar",
+    [
+        (0, 0.99969971),
+        (14, 0.99532050),
+        (99, 0.96050709),
+        (199, 0.89567977),
+        (499, 0.49999979),
+        (899, 0.03949277),
+        (999, 3.00283e-7),
+    ],
+)
 def test_the_schedule_matches_the_spec_table(t, alpha_bar):
     assert sigmoid_alphas_cumprod()[t].item() == pytest.approx(alpha_bar, rel=2e-6)
 
@@ -45,8 +53,14 @@ def test_the_last_ddim_step_returns_the_x0_prediction():
 def test_rollout_keeps_the_prompt_and_fills_every_frame():
     engine = make_engine("tiny")
     prompt = random_latents(engine, 2, 0)[None]
-    out = rollout(engine.dit, prompt, random_actions(6, 25, 1)[None],
-                  noise_frames(engine, 4, 2)[None], ddim_steps=2, max_frames=4)
+    out = rollout(
+        engine.dit,
+        prompt,
+        random_actions(6, 25, 1)[None],
+        noise_frames(engine, 4, 2)[None],
+        ddim_steps=2,
+        max_frames=4,
+    )
     assert out.shape == (1, 6, *engine.latent_shape)
     assert torch.equal(out[:, :2], prompt)
     assert torch.isfinite(out).all() and not torch.equal(out[:, 2], out[:, 3])
@@ -68,5 +82,11 @@ def test_rollout_clamps_the_fresh_noise_to_twenty():
 def test_rollout_refuses_a_noise_count_that_does_not_fit():
     engine = make_engine("tiny")
     with pytest.raises(ValueError, match="noise frames"):
-        rollout(engine.dit, random_latents(engine, 1, 0)[None], random_actions(4, 25, 1)[None],
-                noise_frames(engine, 2, 2)[None], ddim_steps=2, max_frames=4)
+        rollout(
+            engine.dit,
+            random_latents(engine, 1, 0)[None],
+            random_actions(4, 25, 1)[None],
+            noise_frames(engine, 2, 2)[None],
+            ddim_steps=2,
+            max_frames=4,
+        )

@@ -34,6 +34,7 @@ class ClientPeer:
                     self.frames.append(await track.recv())
                 except Exception:
                     return
+
         asyncio.ensure_future(pull())
 
     async def connect(self, session_id: str, timeout: float = 10.0) -> dict:
@@ -41,14 +42,21 @@ class ClientPeer:
         layer = get_channel_layer()
         reply_to = self.reply_to = await layer.new_channel()
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await layer.group_send(worker_group(session_id), {
-            "type": "signal.offer", "sdp": self.pc.localDescription.sdp, "reply_to": reply_to,
-            "offer_id": 1})
+        await layer.group_send(
+            worker_group(session_id),
+            {
+                "type": "signal.offer",
+                "sdp": self.pc.localDescription.sdp,
+                "reply_to": reply_to,
+                "offer_id": 1,
+            },
+        )
         message = await asyncio.wait_for(layer.receive(reply_to), timeout)
         self.answer = message["signal"]
         if self.answer["kind"] == "answer":
             await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=self.answer["sdp"], type="answer"))
+                RTCSessionDescription(sdp=self.answer["sdp"], type="answer")
+            )
             await asyncio.wait_for(self.opened.wait(), timeout)
         return self.answer
 

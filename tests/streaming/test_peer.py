@@ -43,8 +43,13 @@ def open_stream(streaming, device, prompt=None) -> SessionStream:
     stream.open()
     if prompt is None:
         prompt = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
-    device.add(session_id, prompt, folder=stream.folder, encoder=ActionEncoder(space),
-               sinks=(stream.on_frame,))
+    device.add(
+        session_id,
+        prompt,
+        folder=stream.folder,
+        encoder=ActionEncoder(space),
+        sinks=(stream.on_frame,),
+    )
     return stream
 
 
@@ -56,8 +61,7 @@ async def until(predicate, timeout: float = 10.0):
     raise TimeoutError("condition not met")
 
 
-def test_a_player_gets_video_and_an_ack_naming_the_frame_that_reflects_its_input(
-        streaming, device):
+def test_a_player_gets_video_and_an_ack_naming_the_frame_that_reflects_its_input(streaming, device):
     stream = open_stream(streaming, device)
 
     async def scenario():
@@ -124,7 +128,8 @@ def test_bad_messages_are_dropped_and_counted_and_the_session_goes_on(streaming,
 
 
 def test_a_new_offer_replaces_the_peer_tells_the_old_page_and_the_session_carries_on(
-        streaming, device):
+    streaming, device
+):
     stream = open_stream(streaming, device)
 
     async def scenario():
@@ -167,8 +172,10 @@ def test_an_offer_without_video_gets_an_error_reply(streaming, device):
         await pc.setLocalDescription(await pc.createOffer())
         layer = get_channel_layer()
         reply_to = await layer.new_channel()
-        await layer.group_send(worker_group(stream.session_id), {
-            "type": "signal.offer", "sdp": pc.localDescription.sdp, "reply_to": reply_to})
+        await layer.group_send(
+            worker_group(stream.session_id),
+            {"type": "signal.offer", "sdp": pc.localDescription.sdp, "reply_to": reply_to},
+        )
         reply = await asyncio.wait_for(layer.receive(reply_to), 10)
         await pc.close()
         return reply["signal"]

@@ -26,38 +26,54 @@ def message(**fields) -> str:
 
 
 def test_an_input_message_round_trips_through_encode_and_decode():
-    decoded = decode(encode_input(7, 12.5, keys=["KeyW", "Space"], dx=3, dy=-2, buttons=[0],
-                                  wheel=-1))
-    assert decoded == InputMessage(seq=7, t=12.5, keys=frozenset({"KeyW", "Space"}), dx=3.0,
-                                   dy=-2.0, buttons=frozenset({0}), wheel=-1.0)
+    decoded = decode(
+        encode_input(7, 12.5, keys=["KeyW", "Space"], dx=3, dy=-2, buttons=[0], wheel=-1)
+    )
+    assert decoded == InputMessage(
+        seq=7,
+        t=12.5,
+        keys=frozenset({"KeyW", "Space"}),
+        dx=3.0,
+        dy=-2.0,
+        buttons=frozenset({0}),
+        wheel=-1.0,
+    )
 
 
 def test_a_ping_decodes_and_an_ack_names_seq_frame_and_pts():
     assert decode('{"v": 1, "type": "ping", "t": 3}') == PingMessage(t=3.0)
-    assert json.loads(encode_ack(4, 90, 4500)) == {"v": 1, "type": "ack", "seq": 4,
-                                                   "frame": 90, "pts": 4500}
+    assert json.loads(encode_ack(4, 90, 4500)) == {
+        "v": 1,
+        "type": "ack",
+        "seq": 4,
+        "frame": 90,
+        "pts": 4500,
+    }
 
 
-@pytest.mark.parametrize("data, reason", [
-    ("{", "not JSON"),
-    ("[1, 2]", "JSON object"),
-    (json.dumps({"v": 2, "type": "input", "seq": 1}), "version"),
-    (json.dumps({"v": 1, "type": "teleport"}), "unknown message type"),
-    (message(seq=-1), "seq"),
-    (message(seq=True), "seq"),
-    (message(keys="KeyW"), "keys must be a list"),
-    (message(keys=[7]), "KeyboardEvent.code"),
-    (message(keys=["K" * 40]), "KeyboardEvent.code"),
-    (message(keys=[f"Key{i}" for i in range(40)]), "at most"),
-    (message(buttons=[9]), "buttons"),
-    (message(dx=float("nan")), "finite"),
-    (message(dx="3"), "finite"),
-    (message(dx=float("inf")), "finite"),
-    (message(dy=True), "finite"),
-    (message(wheel=None), "finite"),
-    (message(buttons=[0.5]), "buttons"),
-    (message(extra=1), "unknown field"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        ("{", "not JSON"),
+        ("[1, 2]", "JSON object"),
+        (json.dumps({"v": 2, "type": "input", "seq": 1}), "version"),
+        (json.dumps({"v": 1, "type": "teleport"}), "unknown message type"),
+        (message(seq=-1), "seq"),
+        (message(seq=True), "seq"),
+        (message(keys="KeyW"), "keys must be a list"),
+        (message(keys=[7]), "KeyboardEvent.code"),
+        (message(keys=["K" * 40]), "KeyboardEvent.code"),
+        (message(keys=[f"Key{i}" for i in range(40)]), "at most"),
+        (message(buttons=[9]), "buttons"),
+        (message(dx=float("nan")), "finite"),
+        (message(dx="3"), "finite"),
+        (message(dx=float("inf")), "finite"),
+        (message(dy=True), "finite"),
+        (message(wheel=None), "finite"),
+        (message(buttons=[0.5]), "buttons"),
+        (message(extra=1), "unknown field"),
+    ],
+)
 def test_malformed_messages_are_rejected_with_the_reason(data, reason):
     with pytest.raises(ProtocolError, match=reason) as caught:
         decode(data)

@@ -101,7 +101,8 @@ def test_cancelling_an_answer_half_way_leaves_no_peer_behind(streaming, monkeypa
 
 
 def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_offer(
-        streaming, monkeypatch):
+    streaming, monkeypatch
+):
     stream = new_stream(streaming)
     answered = []
 
@@ -115,8 +116,10 @@ def test_only_the_newest_of_waiting_offers_is_answered_and_each_reply_names_its_
     async def burst():
         layer = InMemoryChannelLayer()
         pages = [await layer.new_channel() for _ in range(3)]
-        stream._inbox.extend({"type": "signal.offer", "sdp": NO_VIDEO, "reply_to": page,
-                              "offer_id": i} for i, page in enumerate(pages))
+        stream._inbox.extend(
+            {"type": "signal.offer", "sdp": NO_VIDEO, "reply_to": page, "offer_id": i}
+            for i, page in enumerate(pages)
+        )
         # Only the answering side runs, on a layer of this test's own: channels_redis binds
         # its locks to the first loop that receives, and each test here has a new loop.
         serving = asyncio.ensure_future(stream._serve(layer, asyncio.Event()))
@@ -145,8 +148,7 @@ def test_a_stream_closed_before_it_opened_never_joins_the_group(streaming):
     assert stream._channel is None and stream._tasks == []
 
 
-def test_the_streaming_loop_refuses_work_when_stopped_and_cancels_work_it_gave_up_on(
-        streaming):
+def test_the_streaming_loop_refuses_work_when_stopped_and_cancels_work_it_gave_up_on(streaming):
     cancelled = threading.Event()
 
     async def slow():

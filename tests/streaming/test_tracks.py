@@ -36,6 +36,7 @@ def wait_queued(track: FrameTrack, loop, count: int) -> None:
             if len(track._queue) >= count:
                 return
             await asyncio.sleep(0.001)
+
     call(loop, settle())
 
 

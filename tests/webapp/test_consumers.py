@@ -92,7 +92,9 @@ async def test_an_outsider_cannot_watch_someone_elses_ticket(world, owner, outsi
 
 async def test_a_foreign_origin_is_refused(world, owner):
     ticket = await sync_to_async(services.join)(owner, world)
-    comm = await communicator(f"/ws/queue/{ticket.public_id}/", owner, origin=b"http://evil.example")
+    comm = await communicator(
+        f"/ws/queue/{ticket.public_id}/", owner, origin=b"http://evil.example"
+    )
     connected, _ = await comm.connect()
     await comm.disconnect()
     assert not connected

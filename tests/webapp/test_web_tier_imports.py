@@ -35,8 +35,15 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules}
 
 def modules_after(code: str) -> set[str]:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"}
-    done = subprocess.run([sys.executable, "-c", code + REPORT], env=env, cwd=settings.BASE_DIR,
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code + REPORT],
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 

@@ -32,8 +32,9 @@ def signup(request):
     if request.method == "POST":
         if getattr(request, "limited", False):
             form = SignupForm(initial={"username": request.POST.get("username", "")})
-            return render(request, "accounts/signup.html", {"form": form, "limited": TOO_MANY},
-                          status=429)
+            return render(
+                request, "accounts/signup.html", {"form": form, "limited": TOO_MANY}, status=429
+            )
         if form.is_valid():
             user = form.save()
             login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])

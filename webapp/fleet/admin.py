@@ -11,8 +11,16 @@ from webapp.queue.models import Ticket
 
 @admin.register(GpuPool)
 class GpuPoolAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "device_kind", "enabled", "draining", "live_capacity",
-                    "utilisation", "waiting")
+    list_display = (
+        "name",
+        "slug",
+        "device_kind",
+        "enabled",
+        "draining",
+        "live_capacity",
+        "utilisation",
+        "waiting",
+    )
     prepopulated_fields = {"slug": ("name",)}
     # State changes go through the actions, which also take back outstanding offers.
     readonly_fields = ("enabled", "draining")
@@ -35,8 +43,9 @@ class GpuPoolAdmin(admin.ModelAdmin):
     def waiting(self, pool):
         return Ticket.objects.filter(pool=pool, state=Ticket.State.WAITING).count()
 
-    @admin.action(description="Drain: finish current sessions, take no new ones",
-                  permissions=["change"])
+    @admin.action(
+        description="Drain: finish current sessions, take no new ones", permissions=["change"]
+    )
     def drain(self, request, queryset):
         for pool in queryset:
             services.set_pool_state(pool, draining=True)
@@ -64,11 +73,28 @@ class SlotInline(admin.TabularInline):
 
 @admin.register(Worker)
 class WorkerAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "pool", "state", "slot_count", "busy_slots", "heartbeat_age_s",
-                    "version", "started_at")
+    list_display = (
+        "__str__",
+        "pool",
+        "state",
+        "slot_count",
+        "busy_slots",
+        "heartbeat_age_s",
+        "version",
+        "started_at",
+    )
     list_filter = ("pool", "state")
-    readonly_fields = ("public_id", "pool", "host", "pid", "slot_count", "version", "started_at",
-                       "last_heartbeat", "state")
+    readonly_fields = (
+        "public_id",
+        "pool",
+        "host",
+        "pid",
+        "slot_count",
+        "version",
+        "started_at",
+        "last_heartbeat",
+        "state",
+    )
     inlines = [SlotInline]
     actions = ["drain", "enable"]
 
@@ -83,8 +109,9 @@ class WorkerAdmin(admin.ModelAdmin):
     def busy_slots(self, worker):
         return worker.slots.filter(session__isnull=False).count()
 
-    @admin.action(description="Drain: finish current sessions, take no new ones",
-                  permissions=["change"])
+    @admin.action(
+        description="Drain: finish current sessions, take no new ones", permissions=["change"]
+    )
     def drain(self, request, queryset):
         for worker in queryset:
             services.set_draining(worker, True)

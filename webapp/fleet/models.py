@@ -52,12 +52,8 @@ class GpuPool(models.Model):
     slots_per_worker = models.PositiveIntegerField(default=2)
     session_seconds = models.PositiveIntegerField(default=default_session_seconds)
     idle_seconds = models.PositiveIntegerField(default=default_idle_seconds)
-    idle_warning_seconds = models.PositiveIntegerField(
-        default=default_idle_warning_seconds
-    )
-    disconnect_grace_seconds = models.PositiveIntegerField(
-        default=default_disconnect_grace
-    )
+    idle_warning_seconds = models.PositiveIntegerField(default=default_idle_warning_seconds)
+    disconnect_grace_seconds = models.PositiveIntegerField(default=default_disconnect_grace)
     frame_rate = models.PositiveIntegerField(default=20)
     codec = models.CharField(max_length=8, choices=Codec.choices, default=Codec.VP8)
     priority_share = models.FloatField(
@@ -78,9 +74,14 @@ class GpuPool(models.Model):
     def clean(self):
         longest = self.session_seconds + self.disconnect_grace_seconds
         if longest >= settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
-            raise ValidationError({"session_seconds": (
-                "Sessions this long outlast the broker's visibility timeout "
-                "(CELERY_VISIBILITY_TIMEOUT); the task would be delivered twice.")})
+            raise ValidationError(
+                {
+                    "session_seconds": (
+                        "Sessions this long outlast the broker's visibility timeout "
+                        "(CELERY_VISIBILITY_TIMEOUT); the task would be delivered twice."
+                    )
+                }
+            )
         if self.idle_warning_seconds >= self.idle_seconds:
             raise ValidationError({"idle_warning_seconds": "Must be below the idle timeout."})
 
@@ -141,11 +142,17 @@ class Slot(models.Model):
     worker = models.ForeignKey(Worker, on_delete=models.CASCADE, related_name="slots")
     index = models.PositiveIntegerField()
     ticket = models.OneToOneField(
-        "queue.Ticket", null=True, blank=True, on_delete=models.SET_NULL,
+        "queue.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="reserved_slot",
     )
     session = models.OneToOneField(
-        "play.PlaySession", null=True, blank=True, on_delete=models.SET_NULL,
+        "play.PlaySession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="slot",
     )
 

@@ -25,12 +25,16 @@ def register_worker(pool: GpuPool, slot_count: int, version: str = "") -> Worker
     """Announce a worker and its slots; it stays WARMING (offered to nobody) until ready."""
     with transaction.atomic():
         worker = Worker.objects.create(
-            pool=pool, host=socket.gethostname(), pid=os.getpid(), slot_count=slot_count,
+            pool=pool,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            slot_count=slot_count,
             version=version,
         )
         Slot.objects.bulk_create(Slot(worker=worker, index=i) for i in range(slot_count))
-    logger.info("worker %s registered with %d slots in pool %s", worker.public_id, slot_count,
-                pool.slug)
+    logger.info(
+        "worker %s registered with %d slots in pool %s", worker.public_id, slot_count, pool.slug
+    )
     return worker
 
 
@@ -53,7 +57,8 @@ def heartbeat(worker: Worker) -> bool:
 def set_draining(worker: Worker, draining: bool) -> None:
     """A draining worker finishes its sessions and takes no new ones."""
     source, target = (
-        (Worker.State.READY, Worker.State.DRAINING) if draining
+        (Worker.State.READY, Worker.State.DRAINING)
+        if draining
         else (Worker.State.DRAINING, Worker.State.READY)
     )
     Worker.objects.filter(pk=worker.pk, state=source).update(state=target)
@@ -79,7 +84,8 @@ def retire_worker(worker: Worker, state: str, reason: str, stale_before=None) ->
     returned to the line by the orphan sweep after the slots are gone.
     """
     claim = Worker.objects.filter(pk=worker.pk).exclude(
-        state__in=[Worker.State.LOST, Worker.State.STOPPED])
+        state__in=[Worker.State.LOST, Worker.State.STOPPED]
+    )
     if stale_before is not None:
         # A heartbeat that landed since the reaper looked saves the worker.
         claim = claim.filter(last_heartbeat__lt=stale_before)
@@ -104,13 +110,18 @@ def reap_workers(now=None) -> list[Worker]:
     silent = Worker.objects.filter(last_heartbeat__lt=cutoff).exclude(
         state__in=[Worker.State.LOST, Worker.State.STOPPED]
     )
-    return [w for w in silent if retire_worker(w, Worker.State.LOST,
-                                               PlaySession.EndReason.WORKER_LOST,
-                                               stale_before=cutoff)]
+    return [
+        w
+        for w in silent
+        if retire_worker(
+            w, Worker.State.LOST, PlaySession.EndReason.WORKER_LOST, stale_before=cutoff
+        )
+    ]
 
 
-def set_pool_state(pool: GpuPool, *, enabled: bool | None = None,
-                   draining: bool | None = None) -> None:
+def set_pool_state(
+    pool: GpuPool, *, enabled: bool | None = None, draining: bool | None = None
+) -> None:
     update = {}
     if enabled is not None:
         update["enabled"] = enabled

@@ -25,8 +25,17 @@ class LiveFilter(admin.SimpleListFilter):
 
 @admin.register(PlaySession)
 class PlaySessionAdmin(admin.ModelAdmin):
-    list_display = ("public_id", "user", "world", "pool", "worker", "state", "time_left",
-                    "end_reason", "created_at")
+    list_display = (
+        "public_id",
+        "user",
+        "world",
+        "pool",
+        "worker",
+        "state",
+        "time_left",
+        "end_reason",
+        "created_at",
+    )
     list_filter = (LiveFilter, "pool", "end_reason")
     search_fields = ("user__username", "public_id")
     readonly_fields = [f.name for f in PlaySession._meta.fields]
@@ -42,8 +51,9 @@ class PlaySessionAdmin(admin.ModelAdmin):
             return "-"
         return f"{int(left) // 60}:{int(left) % 60:02d}"
 
-    @admin.action(description="End the session (the player sees 'ended by operator')",
-                  permissions=["change"])
+    @admin.action(
+        description="End the session (the player sees 'ended by operator')", permissions=["change"]
+    )
     def end_sessions(self, request, queryset):
         ended = sum(services.end_session(s, PlaySession.EndReason.ADMIN_ENDED) for s in queryset)
         messages.info(request, f"Ended {ended} session(s).")

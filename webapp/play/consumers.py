@@ -70,25 +70,44 @@ class PlayConsumer(OwnedObjectConsumer):
         if not isinstance(sdp, str) or not sdp.startswith("v=0"):
             await self.send_json({"type": "error", "error": "an offer needs an SDP string"})
             return
-        if offer_id is not None and (isinstance(offer_id, bool) or not isinstance(offer_id, int)
-                                     or not 0 <= offer_id < MAX_OFFER_ID):
+        if offer_id is not None and (
+            isinstance(offer_id, bool)
+            or not isinstance(offer_id, int)
+            or not 0 <= offer_id < MAX_OFFER_ID
+        ):
             await self.send_json({"type": "error", "error": "offer_id must be an integer"})
             return
         status = await self._status()
         if status["state"] != PlaySession.State.RUNNING:
             # Before the worker claims the session nobody listens; the page offers again
             # when the status says "running".
-            await self.send_json({"type": "signal", "kind": "not_ready", "state": status["state"],
-                                  "offer_id": offer_id})
+            await self.send_json(
+                {
+                    "type": "signal",
+                    "kind": "not_ready",
+                    "state": status["state"],
+                    "offer_id": offer_id,
+                }
+            )
             return
         if self._offering_too_fast():
-            await self.send_json({"type": "signal", "kind": "error", "offer_id": offer_id,
-                                  "error": "too many offers; try again in a moment"})
+            await self.send_json(
+                {
+                    "type": "signal",
+                    "kind": "error",
+                    "offer_id": offer_id,
+                    "error": "too many offers; try again in a moment",
+                }
+            )
             return
         await self.channel_layer.group_send(
             worker_group(str(self.session.public_id)),
-            {"type": "signal.offer", "sdp": sdp, "offer_id": offer_id,
-             "reply_to": self.channel_name},
+            {
+                "type": "signal.offer",
+                "sdp": sdp,
+                "offer_id": offer_id,
+                "reply_to": self.channel_name,
+            },
         )
 
     def _offering_too_fast(self) -> bool:
@@ -101,8 +120,11 @@ class PlayConsumer(OwnedObjectConsumer):
 
     @database_sync_to_async
     def _own_session(self, session_id):
-        return (PlaySession.objects.select_related("pool", "world")
-                .filter(public_id=session_id, user=self.scope["user"]).first())
+        return (
+            PlaySession.objects.select_related("pool", "world")
+            .filter(public_id=session_id, user=self.scope["user"])
+            .first()
+        )
 
     @database_sync_to_async
     def _status(self) -> dict:
@@ -126,8 +148,14 @@ class PlayConsumer(OwnedObjectConsumer):
         await self.send_status()
 
     async def session_ended(self, event):
-        await self.send_json({"type": "ended", "reason": event["reason"],
-                              "label": event["label"], "front_pass": event["front_pass"]})
+        await self.send_json(
+            {
+                "type": "ended",
+                "reason": event["reason"],
+                "label": event["label"],
+                "front_pass": event["front_pass"],
+            }
+        )
 
     async def session_signal(self, event):
         await self.send_json({"type": "signal", **event["signal"]})

@@ -30,8 +30,11 @@ def usage_today(user, now=None) -> tuple[int, float]:
     """Sessions counted today and seconds played today (minutes count whatever ended them)."""
     now = now or timezone.now()
     sessions = list(PlaySession.objects.filter(user=user, created_at__gte=start_of_today(now)))
-    counted = [s for s in sessions
-               if s.started_at is not None and s.end_reason not in NOT_THE_PLAYERS_DOING]
+    counted = [
+        s
+        for s in sessions
+        if s.started_at is not None and s.end_reason not in NOT_THE_PLAYERS_DOING
+    ]
     return len(counted), sum(s.played_seconds(now) for s in sessions)
 
 

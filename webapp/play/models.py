@@ -31,14 +31,17 @@ class PlaySession(models.Model):
     LIVE_STATES = (State.STARTING, State.RUNNING)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="play_sessions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="play_sessions"
+    )
     world = models.ForeignKey("worlds.World", on_delete=models.PROTECT, related_name="sessions")
     pool = models.ForeignKey("fleet.GpuPool", on_delete=models.PROTECT, related_name="sessions")
-    worker = models.ForeignKey("fleet.Worker", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="sessions")
-    ticket = models.OneToOneField("queue.Ticket", null=True, blank=True,
-                                  on_delete=models.SET_NULL, related_name="session")
+    worker = models.ForeignKey(
+        "fleet.Worker", null=True, blank=True, on_delete=models.SET_NULL, related_name="sessions"
+    )
+    ticket = models.OneToOneField(
+        "queue.Ticket", null=True, blank=True, on_delete=models.SET_NULL, related_name="session"
+    )
     slot_index = models.PositiveIntegerField(default=0)
     state = models.CharField(max_length=10, choices=State.choices, default=State.STARTING)
     allowed_seconds = models.PositiveIntegerField()
@@ -56,8 +59,10 @@ class PlaySession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["pool", "state"]),
-                   models.Index(fields=["user", "created_at"])]
+        indexes = [
+            models.Index(fields=["pool", "state"]),
+            models.Index(fields=["user", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.world} ({self.state})"
@@ -80,8 +85,11 @@ class PlaySession(models.Model):
 
     def has_front_pass(self, now=None) -> bool:
         now = now or timezone.now()
-        return (self.front_pass_until is not None and not self.front_pass_used
-                and self.front_pass_until > now)
+        return (
+            self.front_pass_until is not None
+            and not self.front_pass_used
+            and self.front_pass_until > now
+        )
 
 
 def front_pass_deadline():

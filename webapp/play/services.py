@@ -55,7 +55,8 @@ def confirm(ticket: Ticket) -> PlaySession:
     except _SlotGone:
         return_to_line(ticket)
         raise ConfirmError(
-            "Your slot went away with its worker; you keep your place in line.") from None
+            "Your slot went away with its worker; you keep your place in line."
+        ) from None
     return session
 
 
@@ -68,13 +69,21 @@ def _why_not_offered(ticket: Ticket) -> str:
 
 def _start_on_reserved_slot(ticket: Ticket, allowed: float) -> PlaySession:
     live_worker = [Worker.State.READY, Worker.State.DRAINING]
-    slot = (Slot.objects.select_for_update(of=("self",)).select_related("worker")
-            .filter(ticket=ticket, worker__state__in=live_worker).first())
+    slot = (
+        Slot.objects.select_for_update(of=("self",))
+        .select_related("worker")
+        .filter(ticket=ticket, worker__state__in=live_worker)
+        .first()
+    )
     if slot is None:
         raise _SlotGone
     session = PlaySession.objects.create(
-        user=ticket.user, world=ticket.world, pool=ticket.pool, worker=slot.worker,
-        ticket=ticket, slot_index=slot.index,
+        user=ticket.user,
+        world=ticket.world,
+        pool=ticket.pool,
+        worker=slot.worker,
+        ticket=ticket,
+        slot_index=slot.index,
         allowed_seconds=int(min(ticket.pool.session_seconds, allowed)),
     )
     if Slot.objects.filter(pk=slot.pk, ticket=ticket).update(ticket=None, session=session) != 1:
@@ -83,8 +92,7 @@ def _start_on_reserved_slot(ticket: Ticket, allowed: float) -> PlaySession:
     logger.info("session %s confirmed on %s", session.public_id, queue_name)
     notify.queue_changed(ticket.pool.public_id)
     transaction.on_commit(
-        lambda: celery_app.send_task(SESSION_TASK, args=[str(session.public_id)],
-                                     queue=queue_name),
+        lambda: celery_app.send_task(SESSION_TASK, args=[str(session.public_id)], queue=queue_name),
         robust=True,
     )
     return session
@@ -106,8 +114,10 @@ def end_session(session: PlaySession, reason: str) -> bool:
         session.refresh_from_db()
         logger.info("session %s ended: %s", session.public_id, reason)
         notify.send(
-            notify.session_group(session.public_id), "session.ended",
-            reason=reason, label=session.get_end_reason_display(),
+            notify.session_group(session.public_id),
+            "session.ended",
+            reason=reason,
+            label=session.get_end_reason_display(),
             front_pass=session.has_front_pass(now),
         )
         pool = session.pool

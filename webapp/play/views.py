@@ -11,8 +11,9 @@ from webapp.play.models import PlaySession
 
 
 def _own_session(request, session_id) -> PlaySession:
-    return get_object_or_404(PlaySession.objects.select_related("world", "pool"),
-                             public_id=session_id, user=request.user)
+    return get_object_or_404(
+        PlaySession.objects.select_related("world", "pool"), public_id=session_id, user=request.user
+    )
 
 
 @login_required
@@ -20,8 +21,9 @@ def _own_session(request, session_id) -> PlaySession:
 def session_page(request, session_id):
     session = _own_session(request, session_id)
     # The page's peer connection uses the same STUN/TURN servers as the worker (none unless set).
-    return render(request, "play/session.html",
-                  {"session": session, "ice_servers": settings.ICE_SERVERS})
+    return render(
+        request, "play/session.html", {"session": session, "ice_servers": settings.ICE_SERVERS}
+    )
 
 
 @login_required

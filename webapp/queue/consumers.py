@@ -31,8 +31,10 @@ class QueueConsumer(OwnedObjectConsumer):
         if self.ticket is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.groups_joined = [notify.ticket_group(self.ticket.public_id),
-                              notify.pool_group(self.ticket.pool.public_id)]
+        self.groups_joined = [
+            notify.ticket_group(self.ticket.public_id),
+            notify.pool_group(self.ticket.pool.public_id),
+        ]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -59,8 +61,11 @@ class QueueConsumer(OwnedObjectConsumer):
 
     @database_sync_to_async
     def _own_ticket(self, ticket_id):
-        return (Ticket.objects.select_related("pool", "world")
-                .filter(public_id=ticket_id, user=self.scope["user"]).first())
+        return (
+            Ticket.objects.select_related("pool", "world")
+            .filter(public_id=ticket_id, user=self.scope["user"])
+            .first()
+        )
 
     @database_sync_to_async
     def _status(self) -> dict:

@@ -47,8 +47,9 @@ def _offer_one(pool: GpuPool) -> Ticket | None:
         ticket_id = order[0]
         # The worker must still be ready as this statement runs: a reaper or drain that
         # committed since the slot was read wins, and this dispatcher loses the race.
-        claimed = Slot.objects.filter(pk=slot.pk, ticket__isnull=True, session__isnull=True,
-                                      worker__state=Worker.State.READY)
+        claimed = Slot.objects.filter(
+            pk=slot.pk, ticket__isnull=True, session__isnull=True, worker__state=Worker.State.READY
+        )
         if claimed.update(ticket_id=ticket_id) != 1:
             raise LostRace
         offered = Ticket.objects.filter(pk=ticket_id, state=Ticket.State.WAITING).update(

@@ -16,8 +16,9 @@ SAMPLE_SIZE = 50
 def typical_session_seconds(pool) -> float:
     """Mean length of the pool's recent finished sessions; the limit when none were measured."""
     durations = (
-        PlaySession.objects.filter(pool=pool, state=PlaySession.State.ENDED,
-                                   started_at__isnull=False)
+        PlaySession.objects.filter(
+            pool=pool, state=PlaySession.State.ENDED, started_at__isnull=False
+        )
         .order_by("-ended_at")
         .annotate(length=F("ended_at") - F("started_at"))
         .values_list("length", flat=True)[:SAMPLE_SIZE]

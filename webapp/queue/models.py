@@ -25,8 +25,9 @@ class Ticket(models.Model):
     ACTIVE_STATES = (State.WAITING, State.OFFERED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="tickets")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tickets"
+    )
     world = models.ForeignKey("worlds.World", on_delete=models.CASCADE, related_name="tickets")
     pool = models.ForeignKey("fleet.GpuPool", on_delete=models.CASCADE, related_name="tickets")
     tier = models.IntegerField(default=0)
@@ -43,12 +44,15 @@ class Ticket(models.Model):
         ordering = ["-front", "created_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["user"], condition=Q(state__in=["waiting", "offered"]),
+                fields=["user"],
+                condition=Q(state__in=["waiting", "offered"]),
                 name="queue_one_active_ticket_per_user",
             ),
         ]
-        indexes = [models.Index(fields=["pool", "state", "created_at"]),
-                   models.Index(fields=["pool", "offered_at"])]
+        indexes = [
+            models.Index(fields=["pool", "state", "created_at"]),
+            models.Index(fields=["pool", "offered_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.pool} ({self.state})"

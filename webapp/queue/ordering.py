@@ -45,9 +45,7 @@ def merge_tiers(
     order = fronts
     while priority or normal:
         total = priority_served + normal_served + 1
-        take_priority = bool(priority) and (
-            not normal or (priority_served + 1) / total <= share
-        )
+        take_priority = bool(priority) and (not normal or (priority_served + 1) / total <= share)
         if take_priority:
             order.append(priority.popleft())
             priority_served += 1

@@ -102,9 +102,9 @@ def leave(ticket: Ticket) -> bool:
 def end_ticket(ticket: Ticket, state: str) -> bool:
     """End an active ticket once (ticket row first, then its slot) and give the slot on."""
     with transaction.atomic():
-        changed = Ticket.objects.filter(
-            pk=ticket.pk, state__in=Ticket.ACTIVE_STATES
-        ).update(state=state, ended_at=timezone.now())
+        changed = Ticket.objects.filter(pk=ticket.pk, state__in=Ticket.ACTIVE_STATES).update(
+            state=state, ended_at=timezone.now()
+        )
         if changed != 1:
             return False
         released = Slot.objects.filter(ticket=ticket).update(ticket=None)

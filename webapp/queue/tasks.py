@@ -8,8 +8,9 @@ from webapp.queue import dispatch, services
 @shared_task(ignore_result=True)
 def expire_tickets() -> int:
     """Drop missed confirms and tickets whose browser stopped sending heartbeats."""
-    return (services.expire_offers() + services.drop_gone_browsers()
-            + services.return_orphaned_offers())
+    return (
+        services.expire_offers() + services.drop_gone_browsers() + services.return_orphaned_offers()
+    )
 
 
 @shared_task(ignore_result=True)

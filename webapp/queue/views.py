@@ -15,8 +15,9 @@ from webapp.worlds.models import World
 
 
 def _own_ticket(request, ticket_id) -> Ticket:
-    return get_object_or_404(Ticket.objects.select_related("pool", "world"),
-                             public_id=ticket_id, user=request.user)
+    return get_object_or_404(
+        Ticket.objects.select_related("pool", "world"), public_id=ticket_id, user=request.user
+    )
 
 
 @login_required

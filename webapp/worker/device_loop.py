@@ -61,9 +61,14 @@ class DeviceLoop:
     after every parallel region, which measured here halves a default-model session's frame rate.
     """
 
-    def __init__(self, runtime: WorldRuntime | None, frame_rate: float, *,
-                 build: Callable[[], WorldRuntime] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        runtime: WorldRuntime | None,
+        frame_rate: float,
+        *,
+        build: Callable[[], WorldRuntime] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         if (runtime is None) == (build is None):
             raise ValueError("give the device loop a runtime or a way to build one, not both")
         self.runtime = runtime
@@ -74,7 +79,8 @@ class DeviceLoop:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = (
-            queue.SimpleQueue())
+            queue.SimpleQueue()
+        )
         self._accepting = False  # calls go to the loop thread only while it takes them
         self._ready: Future = Future()
         self._thread = threading.Thread(target=self._run, name="device-loop", daemon=True)
@@ -98,16 +104,26 @@ class DeviceLoop:
         self._calls.put(None)  # wakes the thread from its wait between ticks
         self._thread.join(timeout=5)
 
-    def add(self, session_id: str, prompt_frames: np.ndarray, *,
-            folder: InputFolder | None = None, encoder: ActionEncoder | None = None,
-            sinks: tuple[FrameSink, ...] = ()) -> Feed:
+    def add(
+        self,
+        session_id: str,
+        prompt_frames: np.ndarray,
+        *,
+        folder: InputFolder | None = None,
+        encoder: ActionEncoder | None = None,
+        sinks: tuple[FrameSink, ...] = (),
+    ) -> Feed:
         """Start a session in the runtime; it gets its first frame on the next tick."""
         width = self._model.action_space.dim
 
         def start_session() -> Feed:
             self._model.start(session_id, prompt_frames)
-            feed = Feed(action=np.zeros(width, dtype=np.float32), sinks=list(sinks),
-                        folder=folder, encoder=encoder)
+            feed = Feed(
+                action=np.zeros(width, dtype=np.float32),
+                sinks=list(sinks),
+                folder=folder,
+                encoder=encoder,
+            )
             with self._lock:
                 self._feeds[session_id] = feed
             return feed
@@ -218,8 +234,11 @@ class DeviceLoop:
                 feed.error = repr(exc)
             return
         with self._lock:  # a session removed during the step gets no frame
-            delivered = [(sid, feeds[sid], frame) for sid, frame in frames.items()
-                         if sid in feeds and self._feeds.get(sid) is feeds[sid]]
+            delivered = [
+                (sid, feeds[sid], frame)
+                for sid, frame in frames.items()
+                if sid in feeds and self._feeds.get(sid) is feeds[sid]
+            ]
         for sid, feed, frame in delivered:
             feed.frames += 1
             info = FrameInfo(feed.frames, feed.seq, generated_at)

@@ -89,8 +89,10 @@ class WorkerProcess:
     def _build_runtime(self) -> WorldRuntime:
         # Plain strings and numbers: the options travel to the model process (no Django there).
         checkpoint = self.pool.checkpoint or settings.DEFAULT_CHECKPOINT
-        options: dict[str, Any] = {"checkpoint": str(checkpoint),
-                                   "device": str(self.pool.device_kind)}
+        options: dict[str, Any] = {
+            "checkpoint": str(checkpoint),
+            "device": str(self.pool.device_kind),
+        }
         if self.pool.device_kind == GpuPool.Device.CPU:
             options["threads"] = cpu_threads(settings.WORKER_CPU_THREADS)
         runtime: WorldRuntime
@@ -116,8 +118,9 @@ class WorkerProcess:
         global _current
         self.shutting_down.set()
         if self.worker is not None:
-            services.retire_worker(self.worker, Worker.State.STOPPED,
-                                   PlaySession.EndReason.WORKER_SHUTDOWN)
+            services.retire_worker(
+                self.worker, Worker.State.STOPPED, PlaySession.EndReason.WORKER_SHUTDOWN
+            )
         if self.loop is not None:
             self.loop.shutdown()
         if self.streaming is not None:

@@ -48,7 +48,9 @@ def claim(session_id: str, process: WorkerProcess) -> PlaySession | None:
     claimed = PlaySession.objects.filter(
         pk=session.pk, state=PlaySession.State.STARTING, worker=worker
     ).update(
-        state=PlaySession.State.RUNNING, started_at=now, last_input_at=now,
+        state=PlaySession.State.RUNNING,
+        started_at=now,
+        last_input_at=now,
         deadline=now + timedelta(seconds=session.allowed_seconds),
     )
     if claimed != 1:
@@ -60,15 +62,21 @@ def claim(session_id: str, process: WorkerProcess) -> PlaySession | None:
 
 def prompt_frames(session: PlaySession) -> np.ndarray:
     """The world's prompt images as uint8 (P,H,W,3)."""
-    images = [np.asarray(Image.open(io.BytesIO(bytes(p.png))).convert("RGB"))
-              for p in session.world.prompts.all()]
+    images = [
+        np.asarray(Image.open(io.BytesIO(bytes(p.png))).convert("RGB"))
+        for p in session.world.prompts.all()
+    ]
     if not images:
         raise ValueError(f"world {session.world.slug} has no prompt image")
     return np.stack(images)
 
 
-def end_reason(session: PlaySession, now: datetime, peer_gone_for: float = 0.0,
-               last_input: datetime | None = None) -> str | None:
+def end_reason(
+    session: PlaySession,
+    now: datetime,
+    peer_gone_for: float = 0.0,
+    last_input: datetime | None = None,
+) -> str | None:
     """Which limit, if any, ends the session at `now`.
 
     `peer_gone_for`: seconds the player has had no working peer (SessionStream.peer_gone_for);
@@ -96,13 +104,21 @@ def run(session_id: str, process: WorkerProcess) -> str | None:
     runtime, loop, streaming = process.serving()
     encoder = ActionEncoder(runtime.action_space, runtime.key_repeat)
     stream = SessionStream(
-        streaming, session_id, runtime.action_space.bindings(), codec=session.pool.codec,
+        streaming,
+        session_id,
+        runtime.action_space.bindings(),
+        codec=session.pool.codec,
         scale=video_scale(runtime.frame_size, settings.WEBRTC_VIDEO_MIN_SIDE),
     )
     try:
         stream.open()
-        loop.add(session_id, prompt_frames(session), folder=stream.folder, encoder=encoder,
-                 sinks=(stream.on_frame,))
+        loop.add(
+            session_id,
+            prompt_frames(session),
+            folder=stream.folder,
+            encoder=encoder,
+            sinks=(stream.on_frame,),
+        )
     except Exception:
         logger.exception("session %s could not start", session_id)
         stream.close()
@@ -128,8 +144,9 @@ def idle_seconds(session: PlaySession, now: datetime, last_input: datetime | Non
     return (now - max(seen)).total_seconds() if seen else 0.0
 
 
-def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
-               stream: SessionStream) -> str | None:
+def _supervise(
+    session: PlaySession, process: WorkerProcess, loop: DeviceLoop, stream: SessionStream
+) -> str | None:
     warned = False
     while True:
         if process.shutting_down.wait(CHECK_SECONDS):
@@ -143,16 +160,21 @@ def _supervise(session: PlaySession, process: WorkerProcess, loop: DeviceLoop,
         last_input = _channel_input_at(stream)  # this process saw it: no database round trip
         feed = loop.feed(str(session.public_id))
         broken = feed is None or feed.error or not loop.is_alive()
-        reason = (PlaySession.EndReason.ERROR if broken
-                  else end_reason(session, now, stream.peer_gone_for(), last_input))
+        reason = (
+            PlaySession.EndReason.ERROR
+            if broken
+            else end_reason(session, now, stream.peer_gone_for(), last_input)
+        )
         if reason:
             end_session(session, reason)
             return reason
         idle_left = session.pool.idle_seconds - idle_seconds(session, now, last_input)
         if idle_left <= session.pool.idle_warning_seconds and not warned:
             warned = True
-            notify.send_now(notify.session_group(session.public_id),
-                             {"type": "session.idle_warning", "seconds": round(idle_left)})
+            notify.send_now(
+                notify.session_group(session.public_id),
+                {"type": "session.idle_warning", "seconds": round(idle_left)},
+            )
         elif idle_left > session.pool.idle_warning_seconds:
             warned = False
 
@@ -183,4 +205,5 @@ def _record_stream_input(session: PlaySession, stream: SessionStream) -> None:
         return
     if session.last_input_at is None or at - session.last_input_at >= INPUT_RECORD_STEP:
         PlaySession.objects.filter(pk=session.pk, state__in=PlaySession.LIVE_STATES).update(
-            last_input_at=at)
+            last_input_at=at
+        )

@@ -20,8 +20,9 @@ class World(models.Model):
     thumbnail_png = models.BinaryField(editable=False)
     listed = models.BooleanField(default=True)
     # Set for a player's own uploaded world: only its owner sees it and can play it.
-    owner = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.CASCADE,
-                              related_name="worlds")
+    owner = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.CASCADE, related_name="worlds"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     sort_order = models.IntegerField(default=0)
 

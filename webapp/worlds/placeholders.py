@@ -23,7 +23,7 @@ def placeholder_image(slug: str, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(zlib.crc32(slug.encode()) + seed)
     tiles = rng.random((SIZE // 8, SIZE // 8)) < 0.35  # (8,8) which tiles take the accent
     if slug == "coast":
-        tiles[:, SIZE // 16:] = True  # sea on the right half, sand on the left
+        tiles[:, SIZE // 16 :] = True  # sea on the right half, sand on the left
     mask = np.kron(tiles, np.ones((8, 8), dtype=bool))  # (SIZE,SIZE)
     image = np.where(mask[..., None], np.array(accent), np.array(base))  # (SIZE,SIZE,3)
     noise = rng.integers(-12, 13, size=image.shape)
@@ -33,8 +33,9 @@ def placeholder_image(slug: str, seed: int = 0) -> np.ndarray:
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     picture = Image.fromarray(image)
     if scale != 1:
-        picture = picture.resize((image.shape[1] * scale, image.shape[0] * scale),
-                                 Image.Resampling.NEAREST)
+        picture = picture.resize(
+            (image.shape[1] * scale, image.shape[0] * scale), Image.Resampling.NEAREST
+        )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -42,9 +42,13 @@ def recorded_scenes(folder: Path) -> list[Scene]:
     try:
         entries = json.loads(index.read_text())
         return [
-            Scene(slug=e["slug"], name=e["title"], description=e.get("description", ""),
-                  thumbnail=(folder / e["thumbnail"]).read_bytes(),
-                  prompts=tuple((folder / p).read_bytes() for p in e["prompt_frames"]))
+            Scene(
+                slug=e["slug"],
+                name=e["title"],
+                description=e.get("description", ""),
+                thumbnail=(folder / e["thumbnail"]).read_bytes(),
+                prompts=tuple((folder / p).read_bytes() for p in e["prompt_frames"]),
+            )
             for e in entries
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -55,8 +59,9 @@ def placeholder_scenes() -> list[Scene]:
     scenes = []
     for slug, name, description in PLACEHOLDERS:
         image = placeholder_image(slug)
-        scenes.append(Scene(slug, name, description, png_bytes(image, scale=2),
-                            (png_bytes(image),)))
+        scenes.append(
+            Scene(slug, name, description, png_bytes(image, scale=2), (png_bytes(image),))
+        )
     return scenes
 
 
@@ -65,13 +70,21 @@ def install(scenes: list[Scene], pool) -> list[str]:
     changed = []
     for order, scene in enumerate(scenes):
         world, created = World.objects.update_or_create(
-            slug=scene.slug, owner=None,
-            defaults={"name": scene.name, "description": scene.description, "pool": pool,
-                      "thumbnail_png": scene.thumbnail, "sort_order": order, "listed": True},
+            slug=scene.slug,
+            owner=None,
+            defaults={
+                "name": scene.name,
+                "description": scene.description,
+                "pool": pool,
+                "thumbnail_png": scene.thumbnail,
+                "sort_order": order,
+                "listed": True,
+            },
         )
         world.prompts.all().delete()
         PromptImage.objects.bulk_create(
-            PromptImage(world=world, index=i, png=png) for i, png in enumerate(scene.prompts))
+            PromptImage(world=world, index=i, png=png) for i, png in enumerate(scene.prompts)
+        )
         changed.append(f"{'seeded' if created else 'refreshed'} world {scene.slug}")
     slugs = [scene.slug for scene in scenes]
     stale = World.objects.filter(owner=None, listed=True).exclude(slug__in=slugs)

@@ -50,7 +50,8 @@ class UploadWorldForm(forms.Form):
                 # Checked before decoding: a tiny file can declare a gigantic canvas.
                 raise forms.ValidationError(
                     f"The picture is {width}x{height} pixels; the limit is "
-                    f"{MAX_PIXELS // 1_000_000} megapixels.")
+                    f"{MAX_PIXELS // 1_000_000} megapixels."
+                )
             picture.load()  # decodes the whole file: a truncated or fake image fails here
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
             raise forms.ValidationError(
@@ -87,10 +88,14 @@ def create_uploaded_world(user, name: str, picture: Image.Image) -> World:
         raise forms.ValidationError("No pool is set up to play uploaded worlds yet.")
     with transaction.atomic():
         world = World.objects.create(
-            name=name, slug=f"u-{uuid.uuid4().hex[:12]}", pool=pool, owner=user, listed=False,
-            description="Your own picture.", thumbnail_png=_png(_fit(picture, THUMBNAIL_SIDE)),
+            name=name,
+            slug=f"u-{uuid.uuid4().hex[:12]}",
+            pool=pool,
+            owner=user,
+            listed=False,
+            description="Your own picture.",
+            thumbnail_png=_png(_fit(picture, THUMBNAIL_SIDE)),
         )
         PromptImage.objects.create(world=world, index=0, png=_png(_fit(picture, MAX_SIDE)))
-    logger.info("user %s uploaded world %s (%dx%d)", user.public_id, world.public_id,
-                *picture.size)
+    logger.info("user %s uploaded world %s (%dx%d)", user.public_id, world.public_id, *picture.size)
     return world

@@ -42,14 +42,16 @@ def upload(request):
     if declared > settings.WORLD_UPLOAD_MAX_BYTES + UPLOAD_FORM_OVERHEAD:
         # Refused before Django reads the body into a temporary file.
         form = UploadWorldForm(user=request.user)
-        form.add_error(None, f"The upload is larger than "
-                             f"{filesizeformat(settings.WORLD_UPLOAD_MAX_BYTES)}.")
+        form.add_error(
+            None, f"The upload is larger than {filesizeformat(settings.WORLD_UPLOAD_MAX_BYTES)}."
+        )
         return _render_lobby(request, form, status=413)
     form = UploadWorldForm(request.POST, request.FILES, user=request.user)
     if form.is_valid():
         try:
-            world = create_uploaded_world(request.user, form.cleaned_data["name"],
-                                          form.cleaned_data["image"])
+            world = create_uploaded_world(
+                request.user, form.cleaned_data["name"], form.cleaned_data["image"]
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -63,8 +65,10 @@ def upload(request):
 def remove(request, world_id):
     """Take one of the player's own worlds off their list."""
     world = get_object_or_404(World, public_id=world_id, owner=request.user)
-    if world.tickets.filter(state__in=Ticket.ACTIVE_STATES).exists() or world.sessions.filter(
-            state__in=PlaySession.LIVE_STATES).exists():
+    if (
+        world.tickets.filter(state__in=Ticket.ACTIVE_STATES).exists()
+        or world.sessions.filter(state__in=PlaySession.LIVE_STATES).exists()
+    ):
         messages.error(request, f"{world.name} is in use; leave its queue or session first.")
     elif world.sessions.exists():
         # Past sessions keep pointing at it; it just stops being the player's.

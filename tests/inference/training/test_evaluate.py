@@ -56,8 +56,10 @@ def test_prediction_and_action_metrics_run_on_a_random_model():
     engine = make_engine(MINI)
     test = tiny_recording(64, 2, segment=64)
     # Frames that scroll under the recorded moves, so some cases count as teacher moves.
-    world = np.kron(np.random.default_rng(0).integers(0, 255, (30, 30, 3), dtype=np.uint8),
-                    np.ones((TILE, TILE, 1), np.uint8))
+    world = np.kron(
+        np.random.default_rng(0).integers(0, 255, (30, 30, 3), dtype=np.uint8),
+        np.ones((TILE, TILE, 1), np.uint8),
+    )
     x = y = 70
     for i, a in enumerate(test.actions):
         dx, dy = {1: (-1, 0), 2: (1, 0), 3: (0, -1), 4: (0, 1)}.get(int(a), (0, 0))

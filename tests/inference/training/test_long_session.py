@@ -16,10 +16,25 @@ from inference.training.players import REGIMES, ScriptedPlayer
 
 logger = logging.getLogger(__name__)
 
-NAMES = ("noop", "move_left", "move_right", "move_up", "move_down", "do", "sleep",
-         "place_stone", "place_table", "place_furnace", "place_plant", "make_wood_pickaxe",
-         "make_stone_pickaxe", "make_iron_pickaxe", "make_wood_sword", "make_stone_sword",
-         "make_iron_sword")
+NAMES = (
+    "noop",
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "do",
+    "sleep",
+    "place_stone",
+    "place_table",
+    "place_furnace",
+    "place_plant",
+    "make_wood_pickaxe",
+    "make_stone_pickaxe",
+    "make_iron_pickaxe",
+    "make_wood_sword",
+    "make_stone_sword",
+    "make_iron_sword",
+)
 
 
 def _script(regime: str, frames: int = 2000, seed: int = 0) -> list[str]:
@@ -83,9 +98,12 @@ def test_kid_is_near_zero_for_one_distribution_and_large_for_two():
 
 def test_the_verdict_needs_no_collapse_and_figures_within_a_quarter_of_the_teacher():
     def row(seconds, detail, kid_value, collapsed=0):
-        return {"seconds": seconds, "collapsed": collapsed,
-                "model": {"detail": detail, "kid": kid_value},
-                "teacher": {"detail": 40.0, "kid": 10.0}}
+        return {
+            "seconds": seconds,
+            "collapsed": collapsed,
+            "model": {"detail": detail, "kid": kid_value},
+            "teacher": {"detail": 40.0, "kid": 10.0},
+        }
 
     good = ls.verdict([row(60, 35.0, 12.0), row(300, 45.0, 9.0)])
     assert good["collapse_free"] and good["detail_ok_1min"] and good["kid_ok_5min"]
@@ -96,7 +114,9 @@ def test_the_verdict_needs_no_collapse_and_figures_within_a_quarter_of_the_teach
 
 def test_sampling_overrides_are_typed_and_refuse_unknown_names():
     assert ls.parse_sampling(["stabilization_level=101", "context_schedule=300,100,15"]) == {
-        "stabilization_level": 101, "context_schedule": (300, 100, 15)}
+        "stabilization_level": 101,
+        "context_schedule": (300, 100, 15),
+    }
     for bad in (["nothing=1"], ["context_schedule=high"], ["ddim_steps"], ["ddim_steps=x"]):
         with pytest.raises(ValueError):
             ls.parse_sampling(bad)
@@ -116,8 +136,9 @@ def test_the_standard_plan_covers_every_world_and_regime_and_quick_is_a_subset()
 def test_the_teacher_plays_a_plan_from_the_world_spot():
     pytest.importorskip("crafter")
     world = {w["slug"]: w for w in ls.load_worlds()}["meadow"]
-    log = ls._teacher_job(({"seed": world["seed"], "tile": world["tile"]},
-                           ls.Plan("meadow", "walk", 3), 400))
+    log = ls._teacher_job(
+        ({"seed": world["seed"], "tile": world["tile"]}, ls.Plan("meadow", "walk", 3), 400)
+    )
     first = log.measured[0]
     # The spot is the shipped world's: its first frames look like the prompt.
     assert np.abs(first.astype(int) - world["frames"][-1].astype(int)).mean() < 40
@@ -140,6 +161,9 @@ def test_the_shipped_model_holds_a_minute_of_walking_from_every_world():
     detail = stats["detail"]  # (sessions, windows)
     logger.info("detail per session and window:\n%s", np.round(detail, 1))
     assert detail.shape == (len(plans), 6)
-    collapsed = [(p, list(np.round(d, 1))) for p, d in zip(stats["plans"], detail, strict=True)
-                 if d.min() < ls.DETAIL_FLOOR]
+    collapsed = [
+        (p, list(np.round(d, 1)))
+        for p, d in zip(stats["plans"], detail, strict=True)
+        if d.min() < ls.DETAIL_FLOOR
+    ]
     assert not collapsed, f"sessions collapsed below detail {ls.DETAIL_FLOOR}: {collapsed}"

@@ -53,8 +53,9 @@ def test_it_writes_a_manifest_and_resumes(fake, tmp_path):
 
 
 def test_clips_never_cross_a_reset(fake, tmp_path, monkeypatch):
-    monkeypatch.setitem(teachers.TEACHERS, "fake",
-                        lambda **options: FakeTeacher(life=50, **options))
+    monkeypatch.setitem(
+        teachers.TEACHERS, "fake", lambda **options: FakeTeacher(life=50, **options)
+    )
     rec.record(tmp_path, 600, fake)
     data = load_recording(tmp_path, "train", holdout=1)
     assert data.segments.max() >= 5

@@ -35,14 +35,20 @@ def test_a_seeded_run_trains_on_from_the_exported_step(tmp_path, exported):
     ae_state = train_autoencoder(run, world, train, test, AETrainConfig(steps=4, batch=4))
     assert ae_state["step"] == 0  # done already: the exported encoder defines the latents
     lat = {"train": torch.randn(64, 4, 4, 4), "test": torch.randn(32, 4, 4, 4)}
-    state = train_dit(run, world, space, train, test, lat,
-                      DiTTrainConfig(steps=9, batch=2, clip=4, warmup=10))
+    state = train_dit(
+        run, world, space, train, test, lat, DiTTrainConfig(steps=9, batch=2, clip=4, warmup=10)
+    )
     assert state["step"] == 9 and len(state["losses"]) == 2
     after = load_checkpoint(export_world(run, world, space, tmp_path / "next.safetensors"))
     assert after.training_step == 9 and after.config.scaling_factor == 0.75
-    pairs = {part: zip(getattr(after, part).state_dict().values(),
-                       getattr(before, part).state_dict().values(), strict=True)
-             for part in ("autoencoder", "dit")}
+    pairs = {
+        part: zip(
+            getattr(after, part).state_dict().values(),
+            getattr(before, part).state_dict().values(),
+            strict=True,
+        )
+        for part in ("autoencoder", "dit")
+    }
     assert all(torch.equal(a, b) for a, b in pairs["autoencoder"])
     assert any(not torch.equal(a, b) for a, b in pairs["dit"])
 
@@ -71,8 +77,22 @@ def test_the_cli_names_a_bad_checkpoint(tmp_path, capsys):
 
 def test_an_export_only_run_can_change_the_denoising_steps(tmp_path, exported):
     run, out = tmp_path / "run", tmp_path / "fewer-steps.safetensors"
-    train_main(["--init-from", str(exported), "--run", str(run), "--phases", "export",
-                "--ddim-steps", "5", "--export", str(out), "--data", str(tmp_path / "none")])
+    train_main(
+        [
+            "--init-from",
+            str(exported),
+            "--run",
+            str(run),
+            "--phases",
+            "export",
+            "--ddim-steps",
+            "5",
+            "--export",
+            str(out),
+            "--data",
+            str(tmp_path / "none"),
+        ]
+    )
     before, after = load_checkpoint(exported), load_checkpoint(out)
     assert before.config.sampling.ddim_steps != 5 and after.config.sampling.ddim_steps == 5
     assert after.training_step == before.training_step

@@ -27,7 +27,6 @@ from tests.inference.helpers import MINI
 logger = logging.getLogger(__name__)
 
 
-
 def tiny_recording(n: int = 64, seed: int = 0, segment: int = 32) -> Recording:
     rng = np.random.default_rng(seed)
     tiles = rng.integers(0, 255, (n, 4, 4, 3), dtype=np.uint8)
@@ -82,8 +81,9 @@ def test_noise_levels_give_play_shaped_clips_a_clean_prefix():
     assert (t[:, 0] <= 20).all()  # every clip's first frame is context
     assert prefix[:, 0].all() and not prefix[:, -1].any()  # the last frame is never context
     assert (t[prefix] <= 20).all()
-    mixed, _ = sample_levels(256, 8, DiTTrainConfig(play_prob=0.0),
-                             torch.Generator().manual_seed(0))
+    mixed, _ = sample_levels(
+        256, 8, DiTTrainConfig(play_prob=0.0), torch.Generator().manual_seed(0)
+    )
     assert mixed[:, 0].float().mean() > 300  # pure Diffusion Forcing: uniform levels
 
 
@@ -118,12 +118,15 @@ def test_the_phases_resume_and_export_a_servable_checkpoint(tmp_path):
     ae = build_autoencoder(MINI.autoencoder)
     ae.load_state_dict(ae_state["model"])
     with torch.no_grad():
-        lat = {k: ae.encode(torch.from_numpy(r.frames).permute(0, 3, 1, 2).float() / 255)[0]
-               for k, r in (("train", train), ("test", test))}
+        lat = {
+            k: ae.encode(torch.from_numpy(r.frames).permute(0, 3, 1, 2).float() / 255)[0]
+            for k, r in (("train", train), ("test", test))
+        }
     cfg = DiTTrainConfig(steps=3, batch=2, clip=4, save_every=1)
     assert train_dit(tmp_path, MINI, space, train, test, lat, cfg)["step"] == 3
-    resumed = train_dit(tmp_path, MINI, space, train, test, lat,
-                        DiTTrainConfig(steps=5, batch=2, clip=4))
+    resumed = train_dit(
+        tmp_path, MINI, space, train, test, lat, DiTTrainConfig(steps=5, batch=2, clip=4)
+    )
     assert resumed["step"] == 5 and len(resumed["losses"]) == 5
     assert (tmp_path / "dit_rollouts.png").exists()
     path = export_world(tmp_path, MINI, space, tmp_path / "out" / "world.safetensors")
@@ -144,8 +147,11 @@ def test_decoder_fine_tuning_keeps_the_latents(tmp_path):
     after = finetune_decoder(tmp_path, MINI, train, test, 5, cfg)
     assert after["decoder_steps"] == 5
     assert all(torch.equal(after["model"][k], v) for k, v in encoder.items())
-    assert any(not torch.equal(after["model"][k], before["model"][k])
-               for k in after["model"] if k.startswith("decoder"))
+    assert any(
+        not torch.equal(after["model"][k], before["model"][k])
+        for k in after["model"]
+        if k.startswith("decoder")
+    )
 
 
 def test_the_loss_weighs_the_noisiest_frames_fully():

@@ -8,8 +8,10 @@ PASSWORD = "correct horse battery staple"
 
 
 def signup(client, username, password=PASSWORD):
-    return client.post(reverse("accounts-signup"),
-                       {"username": username, "password1": password, "password2": password})
+    return client.post(
+        reverse("accounts-signup"),
+        {"username": username, "password1": password, "password2": password},
+    )
 
 
 @pytest.mark.django_db
@@ -66,8 +68,10 @@ def test_logout_is_a_post_and_ends_the_login(client, owner):
 def test_it_changes_the_password(client, owner):
     client.force_login(owner)
     new = "another quite long passphrase"
-    response = client.post(reverse("accounts-password"), {
-        "old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    response = client.post(
+        reverse("accounts-password"),
+        {"old_password": PASSWORD, "new_password1": new, "new_password2": new},
+    )
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password(new)
@@ -82,8 +86,11 @@ def test_login_is_rate_limited_per_ip(client, owner):
     assert response.status_code == 429
     assert b"Too many attempts" in response.content
     assert "_auth_user_id" not in client.session
-    other_ip = client.post(reverse("accounts-login"), {"username": "owner", "password": PASSWORD},
-                           REMOTE_ADDR="10.0.0.9")
+    other_ip = client.post(
+        reverse("accounts-login"),
+        {"username": "owner", "password": PASSWORD},
+        REMOTE_ADDR="10.0.0.9",
+    )
     assert other_ip.status_code == 302
 
 

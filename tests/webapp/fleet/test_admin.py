@@ -45,7 +45,8 @@ def test_draining_a_pool_stops_new_offers_and_enabling_resumes(client, operator,
 
 
 def test_a_draining_worker_keeps_its_sessions_but_gets_no_new_players(
-        client, operator, world, owner, make_user):
+    client, operator, world, owner, make_user
+):
     worker = make_worker(world.pool, slots=2)
     session = confirmed_session(world, owner, worker=worker)
     client.force_login(operator)

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def silence(worker, seconds):
     Worker.objects.filter(pk=worker.pk).update(
-        last_heartbeat=timezone.now() - timedelta(seconds=seconds))
+        last_heartbeat=timezone.now() - timedelta(seconds=seconds)
+    )
 
 
 def test_a_silent_worker_is_reaped_and_its_players_get_a_front_pass(world, owner, make_user):

@@ -15,9 +15,15 @@ pytestmark = pytest.mark.django_db
 def played(user, world, seconds):
     now = timezone.now()
     return PlaySession.objects.create(
-        user=user, world=world, pool=world.pool, allowed_seconds=300,
-        state=PlaySession.State.ENDED, started_at=now - timedelta(seconds=seconds), ended_at=now,
-        end_reason=PlaySession.EndReason.TIME_UP)
+        user=user,
+        world=world,
+        pool=world.pool,
+        allowed_seconds=300,
+        state=PlaySession.State.ENDED,
+        started_at=now - timedelta(seconds=seconds),
+        ended_at=now,
+        end_reason=PlaySession.EndReason.TIME_UP,
+    )
 
 
 def limited_group(user, sessions, minutes):

@@ -42,15 +42,17 @@ async def play_page(world, owner, running=True):
 
 
 async def test_an_offer_reaches_the_worker_group_and_the_answer_comes_back_to_that_page(
-        world, owner):
+    world, owner
+):
     async with play_page(world, owner) as (comm, layer, worker_channel):
-        await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000,
-                                 "offer_id": 3})
+        await comm.send_json_to({"type": "offer", "sdp": OFFER + "a=x\r\n" * 1000, "offer_id": 3})
         relayed = await asyncio.wait_for(layer.receive(worker_channel), 5)
         assert relayed["type"] == "signal.offer" and relayed["sdp"].startswith(OFFER)
         assert relayed["offer_id"] == 3
-        await layer.send(relayed["reply_to"], {"type": "session.signal", "signal": {
-            "kind": "answer", "sdp": "v=0 a", "offer_id": 3}})
+        await layer.send(
+            relayed["reply_to"],
+            {"type": "session.signal", "signal": {"kind": "answer", "sdp": "v=0 a", "offer_id": 3}},
+        )
         answer = await receive_type(comm, "signal")
         assert answer == {"type": "signal", "kind": "answer", "sdp": "v=0 a", "offer_id": 3}
 
@@ -63,7 +65,8 @@ async def test_an_offer_before_the_worker_runs_the_session_is_told_to_wait(world
 
 
 async def test_an_offer_without_sdp_or_too_large_gets_an_error_and_the_socket_stays_open(
-        world, owner):
+    world, owner
+):
     async with play_page(world, owner) as (comm, _, _):
         await comm.send_json_to({"type": "offer", "sdp": 7})
         assert "SDP" in (await receive_type(comm, "error"))["error"]
@@ -74,7 +77,8 @@ async def test_an_offer_without_sdp_or_too_large_gets_an_error_and_the_socket_st
 
 
 async def test_a_page_offering_too_often_is_told_to_wait_and_only_one_offer_is_relayed(
-        world, owner):
+    world, owner
+):
     async with play_page(world, owner) as (comm, layer, worker_channel):
         await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 1})
         await comm.send_json_to({"type": "offer", "sdp": OFFER, "offer_id": 2})

@@ -27,8 +27,10 @@ def test_racing_dispatchers_never_double_book(world, make_user):
     start_at = time.time() + 3.0  # every child imported Django by then
     name = connection.settings_dict["NAME"]
     with ProcessPoolExecutor(DISPATCHERS, mp_context=get_context("spawn")) as executor:
-        futures = [executor.submit(dispatch_in_child, name, world.pool.pk, start_at, 3)
-                   for _ in range(DISPATCHERS)]
+        futures = [
+            executor.submit(dispatch_in_child, name, world.pool.pk, start_at, 3)
+            for _ in range(DISPATCHERS)
+        ]
         results = [f.result(timeout=120) for f in futures]
     offered = [pk for result in results for pk in result]
     assert len(offered) == SLOTS, results

@@ -115,13 +115,25 @@ def test_the_estimate_follows_measured_sessions_and_live_capacity(world, owner, 
     now = timezone.now()
     for minutes in (2, 4):
         PlaySession.objects.create(
-            user=make_user(), world=world, pool=world.pool, allowed_seconds=300,
-            state=PlaySession.State.ENDED, started_at=now - timedelta(minutes=minutes),
-            ended_at=now, end_reason=PlaySession.EndReason.LEFT)
+            user=make_user(),
+            world=world,
+            pool=world.pool,
+            allowed_seconds=300,
+            state=PlaySession.State.ENDED,
+            started_at=now - timedelta(minutes=minutes),
+            ended_at=now,
+            end_reason=PlaySession.EndReason.LEFT,
+        )
     playing = PlaySession.objects.create(
-        user=make_user(), world=world, pool=world.pool, worker=worker, allowed_seconds=300,
-        state=PlaySession.State.RUNNING, started_at=now - timedelta(seconds=60),
-        deadline=now + timedelta(seconds=240))
+        user=make_user(),
+        world=world,
+        pool=world.pool,
+        worker=worker,
+        allowed_seconds=300,
+        state=PlaySession.State.RUNNING,
+        started_at=now - timedelta(seconds=60),
+        deadline=now + timedelta(seconds=240),
+    )
     Slot.objects.filter(worker=worker).update(session=playing)
     ticket = services.join(owner, world)
     estimate = services.status(ticket).estimated_wait

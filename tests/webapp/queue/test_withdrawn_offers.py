@@ -59,8 +59,9 @@ def test_offers_left_without_a_slot_are_swept_back_to_waiting(world, owner):
 def test_a_heartbeat_that_lands_before_the_reap_saves_the_worker(world):
     worker = make_worker(world.pool)
     looked_at = timezone.now() - timedelta(seconds=1)  # the heartbeat is newer than this
-    assert not fleet.retire_worker(worker, Worker.State.LOST,
-                                   PlaySession.EndReason.WORKER_LOST, stale_before=looked_at)
+    assert not fleet.retire_worker(
+        worker, Worker.State.LOST, PlaySession.EndReason.WORKER_LOST, stale_before=looked_at
+    )
     worker.refresh_from_db()
     assert worker.state == Worker.State.READY
 

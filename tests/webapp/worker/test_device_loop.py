@@ -19,8 +19,9 @@ class CountingRuntime:
     """Returns a tiny frame per session and remembers every step's actions."""
 
     frame_size = (8, 8)
-    action_space = ActionSpace("test-2", "multi_binary",
-                               (Button("forward", ("KeyW",)), Button("right", ("KeyD",))))
+    action_space = ActionSpace(
+        "test-2", "multi_binary", (Button("forward", ("KeyW",)), Button("right", ("KeyD",)))
+    )
     key_repeat = 1
 
     def __init__(self):
@@ -121,8 +122,13 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
     loop = DeviceLoop(runtime, frame_rate=20)
     folder = InputFolder()
     frames = []
-    loop.add("a", PROMPT, folder=folder, encoder=ActionEncoder(runtime.action_space),
-             sinks=(lambda image, info: frames.append(info),))
+    loop.add(
+        "a",
+        PROMPT,
+        folder=folder,
+        encoder=ActionEncoder(runtime.action_space),
+        sinks=(lambda image, info: frames.append(info),),
+    )
     folder.receive(encode_input(1, 0.0, keys=["KeyW"]))
     folder.receive(encode_input(2, 0.0, keys=["KeyD"]))  # the latest state wins
     loop._tick()
@@ -135,8 +141,9 @@ def test_a_session_whose_input_fails_gets_an_error_and_the_others_keep_their_fra
     runtime = CountingRuntime()
     loop = DeviceLoop(runtime, frame_rate=20)
     loop.add("bad", PROMPT, folder=InputFolder(), encoder=BrokenEncoder())
-    good = loop.add("good", PROMPT, folder=InputFolder(),
-                    encoder=ActionEncoder(runtime.action_space))
+    good = loop.add(
+        "good", PROMPT, folder=InputFolder(), encoder=ActionEncoder(runtime.action_space)
+    )
     loop._tick()
     loop._tick()
     assert "cannot encode" in loop.feed("bad").error

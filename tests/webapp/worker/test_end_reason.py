@@ -14,11 +14,18 @@ Reason = PlaySession.EndReason
 
 def running(session_seconds=300, idle_seconds=60, grace=20, connections=1) -> PlaySession:
     """A session that started at STARTED with one page open and no input since."""
-    pool = GpuPool(session_seconds=session_seconds, idle_seconds=idle_seconds,
-                   disconnect_grace_seconds=grace)
-    return PlaySession(pool=pool, state=PlaySession.State.RUNNING, started_at=STARTED,
-                       last_input_at=STARTED, deadline=STARTED + timedelta(seconds=session_seconds),
-                       allowed_seconds=session_seconds, client_connections=connections)
+    pool = GpuPool(
+        session_seconds=session_seconds, idle_seconds=idle_seconds, disconnect_grace_seconds=grace
+    )
+    return PlaySession(
+        pool=pool,
+        state=PlaySession.State.RUNNING,
+        started_at=STARTED,
+        last_input_at=STARTED,
+        deadline=STARTED + timedelta(seconds=session_seconds),
+        allowed_seconds=session_seconds,
+        client_connections=connections,
+    )
 
 
 def at(seconds: float) -> datetime:

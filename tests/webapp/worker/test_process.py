@@ -37,7 +37,8 @@ def test_a_configured_thread_count_wins():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("device, threads", [(GpuPool.Device.CPU, 3), (GpuPool.Device.CUDA, None)])
 def test_the_device_loop_thread_builds_the_runtime_with_the_pools_thread_count(
-        pool, settings, device, threads):
+    pool, settings, device, threads
+):
     settings.WORKER_CPU_THREADS = 3
     settings.WORKER_MODEL_PROCESS = False  # in this process, where the test can see it
     GpuPool.objects.filter(pk=pool.pk).update(device_kind=device)
@@ -73,8 +74,9 @@ def test_by_default_the_model_runs_in_a_child_process_that_ends_with_the_worker(
 def test_a_worker_whose_model_process_dies_stops_serving(pool, settings, monkeypatch):
     settings.WORKER_MODEL_PROCESS = True
     signals = []
-    monkeypatch.setattr("webapp.worker.process._signal_celery_shutdown",
-                        lambda: signals.append("SIGTERM"))
+    monkeypatch.setattr(
+        "webapp.worker.process._signal_celery_shutdown", lambda: signals.append("SIGTERM")
+    )
     process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
     process.start()
     try:

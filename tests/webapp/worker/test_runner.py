@@ -42,8 +42,7 @@ def test_no_input_ends_the_session_as_idle(world, owner, process, run_in_thread)
 
 
 def test_input_keeps_the_session_alive(world, owner, process, run_in_thread):
-    session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1,
-                            session_seconds=4)
+    session = start_session(world, owner, idle_seconds=2, idle_warning_seconds=1, session_seconds=4)
     record_connection(session, True)
     thread, result = run_in_thread(session, process)
     for _ in range(8):
@@ -54,7 +53,8 @@ def test_input_keeps_the_session_alive(world, owner, process, run_in_thread):
 
 
 def test_a_player_gone_beyond_the_grace_period_ends_the_session(
-        world, owner, process, run_in_thread):
+    world, owner, process, run_in_thread
+):
     session = start_session(world, owner, disconnect_grace_seconds=1)
     thread, result = run_in_thread(session, process)
     thread.join(timeout=10)
@@ -75,7 +75,8 @@ def test_an_operator_can_end_a_running_session(world, owner, process, run_in_thr
 
 
 def test_a_redelivered_task_finds_the_session_claimed_and_exits(
-        world, owner, process, run_in_thread):
+    world, owner, process, run_in_thread
+):
     session = start_session(world, owner)
     record_connection(session, True)
     thread, _ = run_in_thread(session, process)
@@ -121,7 +122,8 @@ def test_a_second_tab_closing_does_not_start_the_grace_period(world, owner, proc
 
 
 def test_a_failure_while_supervising_ends_the_session_as_an_error(
-        world, owner, process, run_in_thread, monkeypatch):
+    world, owner, process, run_in_thread, monkeypatch
+):
     def broken(*args):
         raise RuntimeError("the database went away")
 
@@ -138,7 +140,8 @@ def test_a_failure_while_supervising_ends_the_session_as_an_error(
 
 
 def test_a_dead_device_loop_ends_the_session_as_an_error(
-        world, owner, process, run_in_thread, monkeypatch):
+    world, owner, process, run_in_thread, monkeypatch
+):
     session = start_session(world, owner)
     record_connection(session, True)
     monkeypatch.setattr(process.loop, "is_alive", lambda: False)

@@ -22,8 +22,9 @@ def test_a_process_without_slots_drops_the_task(caplog):
 @pytest.mark.django_db(transaction=True)
 def test_confirm_enqueues_the_task_by_name_on_the_owning_workers_queue(world, owner, monkeypatch):
     sent = []
-    monkeypatch.setattr(services.celery_app, "send_task",
-                        lambda name, args, queue: sent.append((name, args, queue)))
+    monkeypatch.setattr(
+        services.celery_app, "send_task", lambda name, args, queue: sent.append((name, args, queue))
+    )
     worker = make_worker(world.pool)
     ticket = queue_services.join(owner, world)
     ticket.refresh_from_db()

@@ -33,9 +33,15 @@ def write_scenes(folder, slugs):
         png = png_bytes(placeholder_image(slug))
         (folder / slug / "prompt_0.png").write_bytes(png)
         (folder / slug / "thumbnail.png").write_bytes(png)
-        entries.append({"slug": slug, "title": slug.title(), "description": "d",
-                        "prompt_frames": [f"{slug}/prompt_0.png"],
-                        "thumbnail": f"{slug}/thumbnail.png"})
+        entries.append(
+            {
+                "slug": slug,
+                "title": slug.title(),
+                "description": "d",
+                "prompt_frames": [f"{slug}/prompt_0.png"],
+                "thumbnail": f"{slug}/thumbnail.png",
+            }
+        )
     (folder / "index.json").write_text(json.dumps(entries))
 
 
@@ -43,7 +49,11 @@ def test_without_recorded_scenes_it_seeds_the_four_placeholder_worlds(settings, 
     settings.WORLD_SCENES_DIR = tmp_path / "none"
     output = seed()
     assert sorted(World.objects.filter(listed=True).values_list("slug", flat=True)) == [
-        "coast", "desert", "forest", "village"]
+        "coast",
+        "desert",
+        "forest",
+        "village",
+    ]
     assert GpuPool.objects.filter(slug=settings.WORKER_POOL).exists()
     assert User.objects.get(username="admin").is_superuser
     assert "admin account: admin / " in output
@@ -57,7 +67,9 @@ def test_recorded_scenes_replace_the_placeholders(settings, tmp_path):
     output = seed()
     assert "refreshed world coast" in output and "unlisted world village" in output
     assert sorted(World.objects.filter(listed=True).values_list("slug", flat=True)) == [
-        "coast", "meadow"]
+        "coast",
+        "meadow",
+    ]
     assert World.objects.get(slug="coast").prompts.count() == 1
 
 
@@ -70,7 +82,7 @@ def test_seeding_twice_changes_nothing_and_keeps_the_password(settings, tmp_path
 
 
 def test_a_broken_scene_index_is_a_clear_error(settings, tmp_path):
-    (tmp_path / "index.json").write_text("[{\"slug\": \"x\"}]")
+    (tmp_path / "index.json").write_text('[{"slug": "x"}]')
     settings.WORLD_SCENES_DIR = tmp_path
     with pytest.raises(CommandError, match="cannot read scenes"):
         seed()

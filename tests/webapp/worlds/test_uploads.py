@@ -112,8 +112,7 @@ def test_other_formats_than_png_jpeg_webp_are_refused(client, owner, default_poo
     assert response.status_code == 400
 
 
-def test_a_player_can_remove_their_own_world_but_not_others(client, owner, outsider,
-                                                            default_pool):
+def test_a_player_can_remove_their_own_world_but_not_others(client, owner, outsider, default_pool):
     client.force_login(owner)
     upload(client, picture(64, 64))
     world = World.objects.get(owner=owner)

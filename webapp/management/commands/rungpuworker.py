@@ -25,11 +25,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--pool", default=settings.WORKER_POOL, help="pool slug")
-        parser.add_argument("--slots", type=int, default=settings.WORKER_SLOTS,
-                            help="slots to offer (default: the pool's slots_per_worker)")
-        parser.add_argument("--runtime", default=settings.WORKER_RUNTIME,
-                            help="dotted path of the WorldRuntime class (default: the engine "
-                                 "for a pool with a checkpoint, else the placeholder)")
+        parser.add_argument(
+            "--slots",
+            type=int,
+            default=settings.WORKER_SLOTS,
+            help="slots to offer (default: the pool's slots_per_worker)",
+        )
+        parser.add_argument(
+            "--runtime",
+            default=settings.WORKER_RUNTIME,
+            help="dotted path of the WorldRuntime class (default: the engine "
+            "for a pool with a checkpoint, else the placeholder)",
+        )
 
     def handle(self, *args, **options):
         pool = GpuPool.objects.filter(slug=options["pool"]).first()
@@ -45,10 +52,22 @@ class Command(BaseCommand):
         worker_shutting_down.connect(lambda **_: process.shutting_down.set(), weak=False)
         self.stdout.write(f"worker {worker.public_id} serving {slots} slot(s) of {pool.slug}")
         try:
-            celery_app.worker_main([
-                "worker", "--queues", worker.queue_name, "--pool", "threads",
-                "--concurrency", str(slots), "--hostname", f"gpu-{worker.public_id}@%h",
-                "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-            ])
+            celery_app.worker_main(
+                [
+                    "worker",
+                    "--queues",
+                    worker.queue_name,
+                    "--pool",
+                    "threads",
+                    "--concurrency",
+                    str(slots),
+                    "--hostname",
+                    f"gpu-{worker.public_id}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--loglevel",
+                    "INFO",
+                ]
+            )
         finally:
             process.stop()

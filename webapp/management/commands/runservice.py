@@ -31,8 +31,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--gpu-workers", type=int, default=1,
-                            help="GPU worker processes to start for the default pool")
+        parser.add_argument(
+            "--gpu-workers",
+            type=int,
+            default=1,
+            help="GPU worker processes to start for the default pool",
+        )
         parser.add_argument("--pool", default=settings.WORKER_POOL)
 
     def handle(self, *args, **options):
@@ -46,19 +50,57 @@ class Command(BaseCommand):
         python = sys.executable
         beat_schedule = str(settings.DATA_DIR / "celerybeat-schedule")
         commands = {
-            "web": [python, "-m", "uvicorn", "webapp.asgi:application", "--host", options["host"],
-                    "--port", str(options["port"]), "--lifespan", "off"],
-            "control": [python, "-m", "celery", "-A", "webapp", "worker", "--queues", "control",
-                        "--pool", "threads", "--concurrency", "2", "--hostname",
-                        "control@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            "beat": [python, "-m", "celery", "-A", "webapp", "beat", "--schedule", beat_schedule,
-                     "--loglevel", "INFO"],
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "webapp.asgi:application",
+                "--host",
+                options["host"],
+                "--port",
+                str(options["port"]),
+                "--lifespan",
+                "off",
+            ],
+            "control": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "webapp",
+                "worker",
+                "--queues",
+                "control",
+                "--pool",
+                "threads",
+                "--concurrency",
+                "2",
+                "--hostname",
+                "control@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            "beat": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "webapp",
+                "beat",
+                "--schedule",
+                beat_schedule,
+                "--loglevel",
+                "INFO",
+            ],
         }
         for n in range(options["gpu_workers"]):
             commands[f"gpu{n}"] = [python, "manage.py", "rungpuworker", "--pool", options["pool"]]
-        children = {name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR,
-                                           start_new_session=True)
-                    for name, cmd in commands.items()}
+        children = {
+            name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+            for name, cmd in commands.items()
+        }
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"Reverie is running at {url} (Ctrl-C to stop)"))
         signal.signal(signal.SIGTERM, _interrupt)
