@@ -29,9 +29,9 @@ only the model. The target: no collapsed session, and at 1 and 5 minutes the mod
 KID within 25 % of the teacher's own figures at the same time (the teacher's KID is its sessions'
 distance to the recording: open-loop players see other things than the recorder's).
 
-DETAIL_FLOOR = 10: no 10-s window of teacher play in the reference goes below 14 (flat open grass
-and sand are the lowest, about 15-20); the collapsed fields the issue reported (flat grey or dark
-green, or the endless night of the first models) sit at 5-8.
+DETAIL_FLOOR = 10: no 10-s window of teacher play in the reference goes below 27 (open grass is
+the flattest real view); the collapsed fields the issue reported (flat grey or dark green, the
+endless night of the first models, the stone fields of the current one) sit at 5-10.
 
 Outputs in --out: table.txt and summary.json (the printed table), curves_detail.png,
 curves_kid.png, curves_collapsed.png, strip.png (one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -10,6 +11,26 @@ from django.db import close_old_connections
 from webapp.play.models import PlaySession
 from webapp.worker import runner
 from webapp.worker.process import WorkerProcess
+
+logger = logging.getLogger(__name__)
+
+
+@pytest.fixture(autouse=True)
+def no_shutdown_signal(monkeypatch):
+    """A worker that decides to shut down signals its own process, which here is pytest.
+
+    Seen once in CI: a runner test's heartbeat thread took that path and SIGTERM ended the
+    whole suite. Tests get the list of signals instead (test_process.py checks it where the
+    shutdown is the point); an unexpected one is logged, not sent.
+    """
+    signals: list[str] = []
+
+    def record() -> None:
+        logger.warning("worker asked to shut its process down (SIGTERM not sent in tests)")
+        signals.append("SIGTERM")
+
+    monkeypatch.setattr("webapp.worker.process._signal_celery_shutdown", record)
+    return signals
 
 
 @pytest.fixture
