@@ -30,10 +30,9 @@ from ..cadence import KeyRepeat
 from .policy import HumanlikePolicy
 from .progress import Progress
 from .teachers import CrafterTeacher
+from .worlds import VIEW_H, VIEW_W
 
 logger = logging.getLogger(__name__)
-
-VIEW_W, VIEW_H = 9, 7  # world tiles in a Crafter frame (the rest is the inventory)
 
 
 class FeatureNet(nn.Module):

@@ -434,11 +434,12 @@ def make_reference(
     pick = np.linspace(0, len(test) - 1, min(4000, len(test))).astype(int)
     rec = test.frames[pick]
     reference = {f"teacher_{k}": v for k, v in stats.items() if k != "plans"}
+    rec_stats = frame_stats(rec)
     reference.update(
         teacher_plans=np.array(stats["plans"]),
         recording_features=feat.embed(net, rec).astype(np.float16),
-        recording_hist=frame_stats(rec)["hist"].mean(0),
-        recording_detail=frame_stats(rec)["detail"],
+        recording_hist=rec_stats["hist"].mean(0),
+        recording_detail=rec_stats["detail"],
     )
     reference["teacher_features"] = reference["teacher_features"].astype(np.float16)
     path.parent.mkdir(parents=True, exist_ok=True)
