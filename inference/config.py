@@ -78,6 +78,16 @@ class SamplingConfig:
     # early passes and shows its detail to the late ones. Each distinct level keeps its own K/V
     # cache (one extra one-frame pass per frame each); measured in long_session.py.
     context_schedule: tuple[int, ...] = ()
+    # Trajectory context: dynamic noising at no extra pass. Each denoising pass of a frame
+    # already computes that frame's K/V at the pass's input level; the engine keeps them as the
+    # frame's entry in a context stream of that level, so later frames' early passes read the
+    # history as it looked while being denoised (noisy, its errors hidden) and the late ones
+    # the clean, committed history. context_schedule then names the level each pass reads:
+    # a later pass's input level or, from some pass on, stabilization_level - 1 (clean); empty
+    # means every pass reads the next pass's input level and the last the clean one, e.g.
+    # (665, 332, 100) at 3 steps. Needs the rolling window (exact rebuilds the history from
+    # clean latents every frame).
+    trajectory_context: bool = False
     noise_abs_max: float = 20.0
     window_mode: WindowMode = "exact"  # what the engine does once the window slides
     fps: int = 20

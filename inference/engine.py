@@ -104,6 +104,12 @@ class Engine:
         self._abar = sigmoid_alphas_cumprod(config.sampling.max_noise_level).to(self.device)
         self._levels = step_levels(config.sampling.ddim_steps, config.sampling.max_noise_level)
         self._ctx_levels, self._ctx_noise = self._context_levels(config)
+        self._trajectory = config.sampling.trajectory_context
+        if self._trajectory and self.window_mode != "rolling":
+            raise ValueError(
+                "trajectory_context needs window_mode 'rolling': 'exact' rebuilds the history"
+                " from clean latents every frame, so no trajectory would survive"
+            )
         # One K/V stream per distinct context level; cache lists hold stream after stream.
         self._streams = sorted(set(self._ctx_levels))
         self._step_fn = dit.step_cached
@@ -160,6 +166,8 @@ class Engine:
         also forward-diffused to it (a dynamic-noising schedule) or enter clean (generate.py)."""
         sampling = config.sampling
         schedule = tuple(int(level) for level in sampling.context_schedule)
+        if sampling.trajectory_context:
+            return Engine._trajectory_levels(config, schedule), True
         if not schedule:
             return (sampling.stabilization_level - 1,) * sampling.ddim_steps, False
         if len(schedule) != sampling.ddim_steps:
@@ -173,6 +181,42 @@ class Engine:
                 f"{sampling.max_noise_level}), got {schedule}"
             )
         return schedule, True
+
+    @staticmethod
+    def _trajectory_levels(config: WorldConfig, schedule: tuple[int, ...]) -> tuple[int, ...]:
+        """The levels trajectory context reads, one per pass; see SamplingConfig.
+
+        A noisy level must be the input level of a later pass (the one whose K/V make the new
+        frame's entry in that stream, after every pass that reads it), and the schedule must
+        end on the clean level, whose first pass commits the pending frame.
+        """
+        sampling = config.sampling
+        levels = [level for level, _ in step_levels(sampling.ddim_steps, sampling.max_noise_level)]
+        clean = sampling.stabilization_level - 1
+        if clean in levels[1:]:
+            raise ValueError(
+                f"trajectory_context needs the clean context level {clean} (stabilization_level"
+                f" - 1) to differ from the passes' input levels {levels[1:]}"
+            )
+        schedule = schedule or (*levels[1:], clean)
+        if len(schedule) != len(levels) or schedule[-1] != clean:
+            raise ValueError(
+                f"a trajectory context_schedule needs one level per pass ({len(levels)}),"
+                f" ending on the clean level {clean}; got {schedule}"
+            )
+        for k, level in enumerate(schedule):
+            later = levels[k + 1 :]
+            if level != clean and level not in later:
+                raise ValueError(
+                    f"trajectory context_schedule {schedule}: pass {k} can read the clean level"
+                    f" {clean} or a later pass's input level {later}, not {level}"
+                )
+            if level == clean and any(x != clean for x in schedule[k:]):
+                raise ValueError(
+                    f"trajectory context_schedule {schedule}: once a pass reads the clean"
+                    " context (and commits the pending frame there) the later ones must too"
+                )
+        return schedule
 
     def _stream(self, cache: list, level: int) -> list:
         """The blocks' (k, v) of the K/V stream that holds context at `level`."""
@@ -370,26 +414,39 @@ class Engine:
         for row, session in enumerate(sessions):
             if session.stale:
                 by_length.setdefault(len(session.latents) - 1, []).append(row)
-        heads, head_dim = self._head
         for length, rows in by_length.items():
             group = [sessions[r] for r in rows]
-            if length:
-                x = torch.stack([torch.stack(list(s.latents)[:-1]) for s in group])  # (g,T,C,H,W)
-                a = torch.stack([torch.stack(list(s.actions)[:-1]) for s in group])  # (g, T, A)
-                eps = self._context_eps(x, group)
+            # Trajectory context keeps the pending frame in its noisy streams as well: there
+            # it is forward-diffused like the rest, as no trajectory of the prompt exists.
+            frames = length + 1 if self._trajectory else length
+            if frames:
+                x = torch.stack([torch.stack(list(s.latents)[:frames]) for s in group])
+                a = torch.stack([torch.stack(list(s.actions)[:frames]) for s in group])
+                eps = self._context_eps(x, group)  # x (g, T, C, H, W), a (g, T, A)
                 index = torch.tensor(rows, device=self.device)
-                shape = (len(rows), self._tokens, heads, length, head_dim)  # (g, N, h, T, d)
                 for level in self._streams:
-                    t = torch.full(x.shape[:2], level, dtype=torch.long, device=self.device)
-                    kv = self.dit.prefill_kv(self._noised(x, eps, level).to(self.dtype), t, a)
-                    for (k_cache, v_cache), (k, v) in zip(
-                        self._stream(cache, level), kv, strict=True
-                    ):
-                        k_cache[index, :, :, :length] = k.view(shape)  # (g*N,h,T,d)->(g,N,h,T,d)
-                        v_cache[index, :, :, :length] = v.view(shape)  # same
+                    if self._trajectory and level == self._ctx_levels[-1]:
+                        self._prefill(cache, index, level, x[:, :length], a[:, :length], None)
+                    else:
+                        self._prefill(cache, index, level, x, a, eps)
             for s in group:
                 s.length, s.stale = length, False
             logger.debug("rebuilt %d-frame context for %s", length, [s.id for s in group])
+
+    def _prefill(
+        self, cache: list, index: Tensor, level: int, x: Tensor, a: Tensor, eps: Tensor | None
+    ) -> None:
+        """Write the K/V of context x (g,T,C,H,W) at `level` into slots :T of rows `index`."""
+        g, frames = x.shape[:2]
+        if not frames:
+            return
+        heads, head_dim = self._head
+        t = torch.full((g, frames), level, dtype=torch.long, device=self.device)
+        kv = self.dit.prefill_kv(self._noised(x, eps, level).to(self.dtype), t, a)
+        shape = (g, self._tokens, heads, frames, head_dim)  # (g, N, h, T, d)
+        for (k_cache, v_cache), (k, v) in zip(self._stream(cache, level), kv, strict=True):
+            k_cache[index, :, :, :frames] = k.view(shape)  # (g*N, h, T, d) -> (g, N, h, T, d)
+            v_cache[index, :, :, :frames] = v.view(shape)  # same
 
     def _context_eps(self, x: Tensor, sessions: list[_Session]) -> Tensor | None:
         """Each session's own noise (S,T,C,H,W) for context latents x, if they are noised.
@@ -437,7 +494,8 @@ class Engine:
         cache = self._cache if index is None else [(k[index], v[index]) for k, v in self._cache]
         group = [self._sessions[sid] for sid in ids]
         self._rebuild_stale(group, cache)
-        x = self._denoise(group, cache, a)
+        denoise = self._denoise_trajectory if self._trajectory else self._denoise
+        x = denoise(group, cache, a)
         if index is not None:
             for (k, v), (k_sub, v_sub) in zip(self._cache, cache, strict=True):
                 k[index], v[index] = k_sub, v_sub
@@ -466,30 +524,73 @@ class Engine:
                 )
         t_ctx = torch.full((S, 1), first, dtype=torch.long, device=self.device)
         pending = self._noised(pending, eps, first)
-        noise_max = self.config.sampling.noise_abs_max
-        x = torch.stack(
-            [
-                torch.randn(self.latent_shape, generator=s.generator, device=self.device)
-                for s in sessions
-            ]
-        ).clamp(-noise_max, noise_max)[:, None]  # (S, 1, C, H, W)
+        x = self._start_noise(sessions)
         steps = len(self._levels)
         for k, (level, level_next) in zip(range(steps, 0, -1), self._levels, strict=True):
             t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
             stream = self._stream(cache, self._ctx_levels[steps - k])
             if k == steps:  # first step: commit the pending frame's K/V in the same pass
-                v = self._step_fn(
-                    torch.cat((pending, x), 1).to(self.dtype),
-                    torch.cat((t_ctx, t), 1),
-                    torch.cat((pending_a, a), 1),
-                    stream,
-                    positions,
-                    span,
-                    ragged,
-                )
+                both = self._in_front((pending, t_ctx, pending_a), (x, t, a))
+                v = self._step_fn(*both, stream, positions, span, ragged)
             else:
                 v = self._step_fn(x.to(self.dtype), t, a, stream, positions + 1, span, ragged)
             abar_next = torch.ones((), device=self.device) if k == 1 else self._abar[level_next]
+            x = ddim_update(x, v.float(), self._abar[level], abar_next)
+        self._finish(sessions, cache, x, a)
+        return x
+
+    def _in_front(
+        self, pending: tuple[Tensor, Tensor, Tensor], new: tuple[Tensor, Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(frames, levels, actions) of a two-frame pass: the pending frame, then the new one."""
+        frames, levels, actions = (torch.cat(pair, 1) for pair in zip(pending, new, strict=True))
+        return frames.to(self.dtype), levels, actions
+
+    def _start_noise(self, sessions: list[_Session]) -> Tensor:
+        """Each session's new frame at full noise, (S, 1, C, H, W), clamped as generate.py."""
+        noise_max = self.config.sampling.noise_abs_max
+        return torch.stack(
+            [
+                torch.randn(self.latent_shape, generator=s.generator, device=self.device)
+                for s in sessions
+            ]
+        ).clamp(-noise_max, noise_max)[:, None]
+
+    def _denoise_trajectory(self, sessions: list[_Session], cache: list, a: Tensor) -> Tensor:
+        # Noisy streams hold the pending frame already (slot `length`), so the passes before
+        # the first clean one carry the new frame alone; after pass k the new frame's K/V
+        # (written into the stream that pass read) are copied into the stream of the pass's
+        # own input level, if the schedule has one. The first pass that reads the clean stream
+        # commits the pending frame there, two frames in one pass as in _denoise; causal in
+        # time, so neither commit sees a frame from its future.
+        S = len(sessions)
+        positions = torch.tensor([s.length for s in sessions], device=self.device)  # pending
+        ragged = len({s.length for s in sessions}) > 1
+        span = int(positions.max()) + 2
+        new_slot = positions + 1
+        rows = torch.arange(S, device=self.device)
+        clean = self._ctx_levels[-1]
+        commit = self._ctx_levels.index(clean)
+        x = self._start_noise(sessions)
+        steps = len(self._levels)
+        for k, (level, level_next) in enumerate(self._levels):
+            t = torch.full((S, 1), level, dtype=torch.long, device=self.device)
+            stream = self._stream(cache, self._ctx_levels[k])
+            if k == commit:
+                pending = torch.stack([s.latents[-1] for s in sessions])[:, None]  # (S,1,C,H,W)
+                pending_a = torch.stack([s.actions[-1] for s in sessions])[:, None]  # (S,1,A)
+                t_ctx = torch.full((S, 1), clean, dtype=torch.long, device=self.device)
+                both = self._in_front((pending, t_ctx, pending_a), (x, t, a))
+                v = self._step_fn(*both, stream, positions, span, ragged)
+            else:
+                v = self._step_fn(x.to(self.dtype), t, a, stream, new_slot, span, ragged)
+            if k and level in self._streams:  # this frame's entry at its pass-k input level
+                target = self._stream(cache, level)
+                for (k_dst, v_dst), (k_src, v_src) in zip(target, stream, strict=True):
+                    k_dst[rows, :, :, new_slot] = k_src[rows, :, :, new_slot]  # (S, N, h, d)
+                    v_dst[rows, :, :, new_slot] = v_src[rows, :, :, new_slot]
+            last = k == steps - 1
+            abar_next = torch.ones((), device=self.device) if last else self._abar[level_next]
             x = ddim_update(x, v.float(), self._abar[level], abar_next)
         self._finish(sessions, cache, x, a)
         return x

