@@ -3,6 +3,7 @@
     python bench/default_model.py [--checkpoint models/crafter-small.safetensors] [--threads 2]
     python bench/default_model.py --dtypes float32,bfloat16 --ddim-steps 4,3   # compare variants
     python bench/default_model.py --context-schedules "model;none;600,300,15"  # dynamic noising
+    python bench/default_model.py --context-schedules "none;trajectory"  # trajectory context
 
 Frames start from the committed "meadow" scene; decode is included, as a player sees it. Each
 variant (dtype x denoising steps x context schedule) is timed in interleaved rounds, so a burst
@@ -32,22 +33,24 @@ logger = logging.getLogger(__name__)
 SCENE = Path(__file__).resolve().parents[1] / "models" / "worlds" / "meadow" / "prompt_0.png"
 
 
-def build(
-    checkpoint: str, dtype: str, steps: int | None, schedule: tuple[int, ...] | None
-) -> Engine:
+Schedule = tuple[tuple[int, ...] | None, bool]  # (levels or None for the model's, trajectory)
+
+
+def build(checkpoint: str, dtype: str, steps: int | None, schedule: Schedule) -> Engine:
     world = load_checkpoint(checkpoint)
     config = world.config
     if steps is not None:
         config = config.with_sampling(ddim_steps=steps)
-    if schedule is not None:
-        config = config.with_sampling(context_schedule=schedule)
+    levels, trajectory = schedule
+    if levels is not None:
+        config = config.with_sampling(context_schedule=levels, trajectory_context=trajectory)
     return Engine(
         config, world.dit, world.autoencoder, world.action_space, EngineOptions(dtype=dtype)
     )
 
 
 def warmed(
-    checkpoint: str, dtype: str, steps: int | None, schedule: tuple[int, ...] | None, sessions: int
+    checkpoint: str, dtype: str, steps: int | None, schedule: Schedule, sessions: int
 ) -> Engine:
     """An engine with `sessions` sessions from the meadow scene, its window already full."""
     engine = build(checkpoint, dtype, steps, schedule)
@@ -70,7 +73,8 @@ def main() -> None:
         "--context-schedules",
         default="model",
         help="';' list of dynamic-noising schedules (levels per pass, e.g. "
-        "600,300,15), 'none' (clean context) or 'model' (the checkpoint's)",
+        "600,300,15), 'none' (clean context), 'model' (the checkpoint's) or 'trajectory' "
+        "(trajectory context; 'trajectory:332,100,100' with levels)",
     )
     parser.add_argument("--frames", type=int, default=200, help="timed frames per variant")
     parser.add_argument("--rounds", type=int, default=4)
@@ -85,7 +89,7 @@ def main() -> None:
     except ValueError:
         parser.error(
             f"--context-schedules: {args.context_schedules!r} is not a ';' list of "
-            "comma-separated levels, 'none' or 'model'"
+            "comma-separated levels, 'none', 'model' or 'trajectory[:levels]'"
         )
     variants = {}
     for dtype in dtypes:
@@ -97,10 +101,16 @@ def main() -> None:
                     except ValueError as exc:
                         parser.error(str(exc))
                     sampling = engine.config.sampling
+                    levels = (
+                        ",".join(map(str, engine._ctx_levels))
+                        if sampling.trajectory_context
+                        else ""
+                    )
+                    shown = ",".join(map(str, sampling.context_schedule)) or "none"
                     key = (
                         dtype,
                         sampling.ddim_steps,
-                        ",".join(map(str, sampling.context_schedule)) or "none",
+                        f"trajectory {levels}" if levels else shown,
                         sessions,
                     )
                     variants[key] = (engine, [])
@@ -142,13 +152,17 @@ def main() -> None:
     )
 
 
-def _schedule(text: str) -> tuple[int, ...] | None:
+def _schedule(text: str) -> Schedule:
     # 'model': the checkpoint's own; 'none': clean context; else levels per pass.
+    trajectory = text.startswith("trajectory")
+    if trajectory:
+        _, _, text = text.partition(":")
+        text = text or "none"
     if text == "model":
-        return None
+        return None, False
     if text == "none":
-        return ()
-    return tuple(int(v) for v in text.split(","))
+        return (), trajectory
+    return tuple(int(v) for v in text.split(",")), trajectory
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+# The example env file's SECRET_KEY says "change-me": a key that does is never a real one.
+PLACEHOLDER_KEY_MARKERS = ("change-me", "changeme")
 
 
 @register()
@@ -15,6 +17,16 @@ def check_settings(app_configs, **kwargs):
     if public and settings.SECRET_KEY.startswith("reverie-insecure"):
         problems.append(
             Error("SECRET_KEY is the embedded development key; set SECRET_KEY", id="reverie.E005")
+        )
+    embedded = settings.SECRET_KEY.startswith("reverie-insecure")  # E005's business
+    key = settings.SECRET_KEY.lower()
+    if not embedded and any(marker in key for marker in PLACEHOLDER_KEY_MARKERS):
+        problems.append(
+            Error(
+                "SECRET_KEY is the placeholder from deploy/.env.example; set a random one"
+                " (python -c 'import secrets; print(secrets.token_urlsafe(50))')",
+                id="reverie.E006",
+            )
         )
     if settings.SESSION_IDLE_WARNING_SECONDS >= settings.SESSION_IDLE_SECONDS:
         problems.append(

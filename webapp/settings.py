@@ -7,7 +7,6 @@ Env variables have the same name as the setting they fill.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,28 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 import dj_database_url
 
 from inference import SHIPPED_CHECKPOINT
+from webapp.env import env_bool, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    """A string from the environment, or the file named by NAME_FILE (for secrets)."""
-    file_path = os.environ.get(f"{name}_FILE")
-    if file_path:
-        return Path(file_path).read_text().strip()
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    return env_str(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
-
-
-def env_int(name: str, default: int) -> int:
-    return int(env_str(name, str(default)))
-
-
-def env_float(name: str, default: float) -> float:
-    return float(env_str(name, str(default)))
 
 
 def redis_url_with_db(url: str, db_offset: int) -> str:
@@ -44,10 +24,6 @@ def redis_url_with_db(url: str, db_offset: int) -> str:
     parts = urlsplit(url)
     db = int(parts.path.lstrip("/") or 0) + db_offset
     return urlunsplit(parts._replace(path=f"/{db}"))
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
@@ -171,8 +147,12 @@ SIGNUP_RATE = env_str("SIGNUP_RATE", "5/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
 # Behind a proxy, name the header that carries the client address (e.g. HTTP_X_FORWARDED_FOR).
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# Whether players reach the site over TLS (here or at a proxy in front): cookies are then sent
+# only over HTTPS. Off for plain-HTTP serving (compose as shipped, `make up`), where secure
+# cookies would make every log-in fail its CSRF check.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
 
 # --- Queue and session limits ------------------------------------------------------------------
 QUEUE_CONFIRM_SECONDS = env_int("QUEUE_CONFIRM_SECONDS", 20)
@@ -208,16 +188,17 @@ WORKER_MODEL_PROCESS = env_bool("WORKER_MODEL_PROCESS", True)
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
 # The one default model file: the default pool runs it (seedservice), and so does a pool without
 # a checkpoint of its own whose WORKER_RUNTIME is the engine. Default: the model this repository
-# ships (inference.SHIPPED_CHECKPOINT) when present; empty, the placeholder picture plays.
+# ships (inference.SHIPPED_CHECKPOINT) when present; "none": the placeholder picture plays.
 DEFAULT_CHECKPOINT = env_str(
-    "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else ""
+    "DEFAULT_CHECKPOINT", str(SHIPPED_CHECKPOINT) if SHIPPED_CHECKPOINT.exists() else "none"
 )
+DEFAULT_CHECKPOINT = "" if DEFAULT_CHECKPOINT.lower() == "none" else DEFAULT_CHECKPOINT
 # Starting scenes recorded from the teacher game; placeholders are drawn when absent.
 WORLD_SCENES_DIR = Path(env_str("WORLD_SCENES_DIR", str(BASE_DIR / "models" / "worlds")))
 
 # --- WebRTC / streaming ----------------------------------------------------------------------
 # JSON list of RTCIceServer dicts; empty by default so nothing is contacted unasked.
-ICE_SERVERS = json.loads(env_str("ICE_SERVERS", "[]"))
+ICE_SERVERS = env_json("ICE_SERVERS", "[]")
 # Addresses a worker offers as ICE host candidates; empty: every interface except loopback
 # (aioice's choice). "127.0.0.1" is the loopback-only mode for tests and a laptop: the worker
 # then also ignores the page's non-loopback candidates, so no packet leaves 127.0.0.0/8.

@@ -1,7 +1,8 @@
 """`manage.py runservice` (the README's `make up`) under a real fault: its GPU worker SIGKILLed.
 
-The whole service runs as in `make up` (uvicorn, Celery control worker and beat, a GPU worker on
-the placeholder runtime) against the test database and Redis; only the GPU worker dies.
+The whole service runs as in `make up` (uvicorn, Celery control worker and beat, a GPU worker
+serving the shipped model, so a restart has to load and warm it) against the test database and
+Redis; only the GPU worker dies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from inference import SHIPPED_CHECKPOINT
 from tests.conftest import confirmed_session
 from tests.e2e.conftest import free_port, wait_for
 from tests.e2e.conftest import test_database_url as database_url
@@ -54,6 +56,8 @@ def web_answers(url: str) -> bool:
 
 @pytest.fixture
 def runservice(transactional_db, pool, tmp_path):
+    pool.checkpoint = str(SHIPPED_CHECKPOINT)
+    pool.save()
     port = free_port()
     env = {
         **os.environ,
