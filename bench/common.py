@@ -63,3 +63,13 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, load average {load:.2f} at start"
     )
+
+
+def stop_own_redis() -> None:
+    """Stop the embedded Redis if this bench started it, so no redis-server outlives it."""
+    from django.conf import settings
+
+    from webapp.embedded_redis import started_here, stop_embedded_redis
+
+    if started_here(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT):
+        stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)

@@ -184,4 +184,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from common import stop_own_redis
+
+    try:
+        main()
+    finally:
+        stop_own_redis()

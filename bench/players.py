@@ -290,4 +290,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from common import stop_own_redis
+
+    try:
+        main()
+    finally:
+        stop_own_redis()
