@@ -1,13 +1,22 @@
-"""N headless players against one GPU worker: decoded fps, key-to-photon latency, worker CPU.
+"""N headless players against one GPU worker: presented fps, key-to-photon by hop, worker CPU.
 
 The real path end to end: uvicorn (web tier, signalling relay) and `manage.py rungpuworker`
 (placeholder model, or --checkpoint with the recorded starting scenes; loopback-only ICE) as
 subprocesses, one Chromium per player (its own profile), each signed in, queued, confirmed and
-playing. During the measuring window every
-player taps D (down, then up) every 250 ms; the page times each change from the key event to
-the first presented video frame that reflects it (see frontend/static/js/play-stats.js).
+playing. During the measuring window every player taps D, then A (down 250 ms, up 250 ms), so
+the view moves and comes back. Everything is measured by the page itself
+(frontend/static/js/play-stats.js) from what its <video> element presents: presented fps and
+frame intervals, key-to-photon by picture (key press to the first presented frame whose picture
+changed) and by the worker's acks, and each change's path hop by hop (page, data channel, wait
+for the frame, model step, conversion, encoder queue, encode and send, network, jitter buffer,
+decode, display) from the worker's timestamps and the browser's frame metadata and getStats.
 
-Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--checkpoint FILE] [--wipe]
+--variants compares latency levers in one run, each on a fresh worker and page: `all` (every
+lever on, the defaults), `before` (every lever off), and `no-event`, `no-jitter0`, `no-early`,
+`queue1`/`queue2` (all but one lever; see VARIANTS).
+
+Usage: python bench/players.py [--players 1 2 4] [--seconds 10] [--checkpoint FILE]
+       [--variants all before -early ...] [--wipe]
 (`--checkpoint models/crafter-small.safetensors` plays the default model in the Coast scene.)
 With the placeholder model each player must decode at least PLACEHOLDER_MIN_FPS; the script
 exits with status 1 when one does not (the end-to-end tests only check that frames flow).
@@ -19,6 +28,7 @@ in its database: any database but its own SQLite file needs --wipe to say that i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -26,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,7 +134,7 @@ def fresh_fleet(slots: int, wipe: bool = False, checkpoint: str = "") -> GpuPool
 class Stack:
     """Web server and one GPU worker as subprocesses, logs in a temporary directory."""
 
-    def __init__(self, slots: int):
+    def __init__(self, slots: int, worker_env: dict | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.logs = Path(tempfile.mkdtemp(prefix="reverie-bench-"))
@@ -134,6 +145,7 @@ class Stack:
             "WEBRTC_HOST_ADDRESSES": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
         }
+        worker = {**self.env, **(worker_env or {})}
         self.web = self._spawn(
             "web",
             [
@@ -152,13 +164,14 @@ class Stack:
         self.worker = self._spawn(
             "worker",
             [sys.executable, "manage.py", "rungpuworker", "--pool", "bench", "--slots", str(slots)],
+            worker,
         )
         wait_for(lambda: Worker.objects.filter(state=Worker.State.READY).exists(), 60, "the worker")
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+    def _spawn(self, name: str, command: list[str], env: dict | None = None) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "wb")
         return subprocess.Popen(
-            command, env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            command, env=env or self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
         )
 
     def stop(self) -> None:
@@ -202,9 +215,59 @@ def _read(path: Path) -> str:
         return ""
 
 
-def measure(count: int, seconds: float, wipe: bool = False, checkpoint: str = "") -> dict:
+@dataclass(frozen=True)
+class Variant:
+    """One combination of latency levers: the page's (window.reverieTuning) and the worker's."""
+
+    page: dict = field(default_factory=dict)
+    worker: dict = field(default_factory=dict)
+
+
+BEFORE_PAGE = {"inputOnEvent": False, "jitterBufferTarget": None}
+BEFORE_WORKER = {"WORKER_EARLY_TICKS": "false", "WEBRTC_FRAME_QUEUE": "2"}
+VARIANTS = {
+    "all": Variant(),
+    "before": Variant(BEFORE_PAGE, BEFORE_WORKER),
+    "no-event": Variant({"inputOnEvent": False}),  # input on the 60 Hz timer only
+    "no-jitter0": Variant({"jitterBufferTarget": None}),  # the browser's own jitter buffer
+    "no-early": Variant(worker={"WORKER_EARLY_TICKS": "false"}),  # fixed frame cadence
+    "queue1": Variant(worker={"WEBRTC_FRAME_QUEUE": "1"}),
+    "queue2": Variant(worker={"WEBRTC_FRAME_QUEUE": "2"}),
+}
+# The hop table's rows: (key in the page's hop records, what it is).
+HOPS = (
+    ("input", "page: key event to message sent"),
+    ("uplink", "data channel to the worker"),
+    ("wait", "wait for the frame's step"),
+    ("generate", "model step"),
+    ("convert", "RGB to YUV, queued"),
+    ("queue", "wait for the encoder"),
+    ("encode", "encode, packetise, send"),
+    ("downlink", "network to the last packet"),
+    ("buffer", "jitter buffer and queues"),
+    ("decode", "decode"),
+    ("display", "composite to on screen"),
+    ("total", "key-to-photon (acks)"),
+)
+TAP_KEYS = ("d", "a")
+SNAPSHOT_JS = """() => {
+  const s = window.reverie.stats;
+  return { ...s.snapshot(), hops: s.hops, intervalsMs: s.intervals, diffs: s.pictureDiffs,
+    probed: s.probed, latencies: s.latencies, traces: s.traces };
+}"""
+
+
+def measure(
+    count: int,
+    seconds: float,
+    wipe: bool = False,
+    checkpoint: str = "",
+    variant=None,
+    world: str = "Coast",
+) -> dict:
+    variant = variant or Variant()
     fresh_fleet(count, wipe, checkpoint)
-    stack = Stack(count)
+    stack = Stack(count, variant.worker)
     profiles: list[str] = []
     try:
         with sync_playwright() as playwright:
@@ -214,40 +277,163 @@ def measure(count: int, seconds: float, wipe: bool = False, checkpoint: str = ""
                 context = playwright.chromium.launch_persistent_context(
                     profiles[-1], executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
                 )
+                context.add_init_script(f"window.reverieTuning = {json.dumps(variant.page)};")
                 page = context.new_page()
                 log_in(page, stack.url, f"bench{i}", PASSWORD)
-                queue_and_play(page, "Coast")
+                queue_and_play(page, world)
                 start_playing(page)
                 pages.append(page)
             pages[0].wait_for_timeout(2000)  # past the first keyframe and bitrate ramp
             for page in pages:
-                page.evaluate("() => { window.reverie.stats.latencies = []; }")
+                page.evaluate("() => window.reverie.stats.reset()")
             start = [page.evaluate(DECODED_JS) for page in pages]
+            presented0 = [page.evaluate(PRESENTED_JS) for page in pages]
+            receivers0 = [page.evaluate(RECEIVER_JS) for page in pages]
             cpu0, wall0 = cpu_seconds(stack.worker.pid), time.monotonic()
-            held = False
+            taps = 0
             while time.monotonic() - wall0 < seconds:
-                held = not held
+                key = TAP_KEYS[taps % len(TAP_KEYS)]
+                taps += 1
                 for page in pages:
-                    (page.keyboard.down if held else page.keyboard.up)("d")
+                    page.keyboard.down(key)
                 pages[0].wait_for_timeout(TAP_MS)
-            for page in pages:
-                page.keyboard.up("d")
+                for page in pages:
+                    page.keyboard.up(key)
+                pages[0].wait_for_timeout(TAP_MS)
             cpu = (cpu_seconds(stack.worker.pid) - cpu0) / (time.monotonic() - wall0)
             end = [page.evaluate(DECODED_JS) for page in pages]
-            pages[0].wait_for_timeout(500)  # the last taps reach the screen
-            snapshots = [page.evaluate("() => window.reverie.stats.snapshot()") for page in pages]
+            presented1 = [page.evaluate(PRESENTED_JS) for page in pages]
+            receivers1 = [page.evaluate(RECEIVER_JS) for page in pages]
+            pages[0].wait_for_timeout(800)  # the last taps reach the screen
+            snapshots = [page.evaluate(SNAPSHOT_JS) for page in pages]
     finally:
         stack.stop()
         for profile in profiles:
             shutil.rmtree(profile, ignore_errors=True)
     fps = [(e[0] - s[0]) / ((e[1] - s[1]) / 1000) for s, e in zip(start, end, strict=True)]
-    return {"fps": fps, "snapshots": snapshots, "cpu": cpu}
+    receivers = [receiver_delta(a, b) for a, b in zip(receivers0, receivers1, strict=True)]
+    presented = [
+        (e[0] - s[0]) / ((e[1] - s[1]) / 1000) for s, e in zip(presented0, presented1, strict=True)
+    ]
+    return {
+        "fps": fps,
+        "presented_fps": presented,
+        "snapshots": snapshots,
+        "cpu": cpu,
+        "receivers": receivers,
+        "presses": taps,
+    }
+
+
+# Frames the <video> element has presented so far, and when (requestVideoFrameCallback).
+PRESENTED_JS = "() => [window.reverie.stats.presentedFrames, performance.now()]"
+RECEIVER_JS = """async () => {
+  const stream = window.reverie.stream;
+  const out = {};
+  if (!stream || !stream.pc) return out;
+  (await stream.pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(out, s);
+  });
+  return out;
+}"""
+
+
+def receiver_delta(before: dict, after: dict) -> dict:
+    """Per-frame jitter-buffer delay and decode time (ms) and frames dropped in the window,
+    from the browser's own inbound-rtp counters."""
+
+    def change(name: str) -> float:
+        return float(after.get(name, 0) or 0) - float(before.get(name, 0) or 0)
+
+    emitted = change("jitterBufferEmittedCount") or 1.0
+    decoded = change("framesDecoded") or 1.0
+    return {
+        "jitter_ms": 1000 * change("jitterBufferDelay") / emitted,
+        "decode_ms": 1000 * change("totalDecodeTime") / decoded,
+        "dropped": int(change("framesDropped")),
+    }
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
+
+
+def summary_row(name: str, count: int, result: dict) -> str:
+    snaps = result["snapshots"]
+
+    def pooled(key: str) -> list[float]:
+        return [v for s in snaps for v in s[key]]
+
+    presented = ", ".join(f"{f:.1f}" for f in result["presented_fps"])
+    decoded = ", ".join(f"{f:.1f}" for f in result["fps"])
+    unseen = sum(s["unseen"] for s in snaps)
+    probed = pooled("probed")
+    acks = pooled("latencies")
+    jitter = statistics.mean(r["jitter_ms"] for r in result["receivers"])
+    dropped = sum(r["dropped"] for r in result["receivers"])
+    return (
+        f"| {name} | {count} | {presented} | {ms(percentile(pooled('intervalsMs'), 0.95))} |"
+        f" {ms(percentile(probed, 0.5))} | {ms(percentile(probed, 0.95))} |"
+        f" {len(probed)}/{len(probed) + unseen} | {ms(percentile(acks, 0.5))} |"
+        f" {ms(percentile(acks, 0.95))} | {decoded} | {jitter:.1f} ms | {dropped} |"
+        f" {100 * result['cpu']:.0f}% |"
+    )
+
+
+def hop_table(name: str, result: dict) -> list[str]:
+    records = [h for s in result["snapshots"] for h in s["hops"]]
+    lines = [
+        f"hops of {len(records)} timed changes, variant {name} (ms; network hops assume the "
+        "page and worker share a clock, as here)",
+        "| hop | p50 | p95 |",
+        "|---|---|---|",
+    ]
+    exact = [h for h in records if h.get("exact")]
+    for key, label in HOPS:
+        # A change whose own frame was not presented (a newer one was, in the same display
+        # refresh) has no frame hops of its own: it counts in the total only.
+        chosen = records if key == "total" else exact
+        values = [h[key] for h in chosen if h.get(key) is not None]
+        p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
+        lines.append(f"| {label} | {ms(p50)} | {ms(p95)} |")
+    lines.append(f"{len(records) - len(exact)} of them were first shown in a newer frame")
+    receivers = result["receivers"]
+    lines.append(
+        "getStats per frame: jitter buffer "
+        + ", ".join(f"{r['jitter_ms']:.1f}" for r in receivers)
+        + " ms, decode "
+        + ", ".join(f"{r['decode_ms']:.1f}" for r in receivers)
+        + " ms, dropped "
+        + ", ".join(str(r["dropped"]) for r in receivers)
+    )
+    diffs = [d for s in result["snapshots"] for d in s["diffs"]]
+    if diffs:
+        lines.append(
+            "picture change between presented frames (mean grey level): p50 "
+            f"{percentile(diffs, 0.5):.2f}, p90 {percentile(diffs, 0.9):.2f}, "
+            f"max {max(diffs):.2f}"
+        )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=["all"],
+        choices=sorted(VARIANTS),
+        help="latency levers to compare (each on a fresh worker); default: all levers on",
+    )
     parser.add_argument(
         "--wipe",
         action="store_true",
@@ -256,6 +442,8 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint", default="", help="serve this model file instead of the placeholder"
     )
+    parser.add_argument("--world", default="Coast", help="the world every player plays")
+    parser.add_argument("--json", type=Path, help="also write every raw figure to this file")
     args = parser.parse_args()
     if args.checkpoint and not Path(args.checkpoint).is_file():
         parser.error(f"--checkpoint {args.checkpoint}: no such file")
@@ -263,30 +451,41 @@ def main() -> None:
     checkpoint = str(Path(args.checkpoint).resolve()) if args.checkpoint else ""
     model = f"model {args.checkpoint}" if args.checkpoint else "placeholder model"
     print(
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; "
-        f"{model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window"
+        f"{os.cpu_count()} cores ({cpu_model()}), load average {os.getloadavg()[0]:.2f} at "
+        f"start; {model} at 20 fps, VP8, loopback; {args.seconds:.0f} s window"
     )
-    print("| players | decoded fps per player | key-to-photon p50 | p95 | samples | worker CPU |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| variant | players | presented fps per player | frame interval p95 |"
+        " key-to-photon (picture) p50 | p95 | presses seen | key-to-photon (acks) p50 | p95 |"
+        " decoded fps | jitter buffer | dropped | worker CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     below = []
-    for count in args.players:
-        result = measure(count, args.seconds, args.wipe, checkpoint)
-        p50 = [s["p50"] for s in result["snapshots"] if s["p50"] is not None]
-        p95 = [s["p95"] for s in result["snapshots"] if s["p95"] is not None]
-        samples = sum(s["samples"] for s in result["snapshots"])
-        fps = ", ".join(f"{f:.1f}" for f in result["fps"])
-        p50_text = f"{statistics.median(p50):.0f} ms" if p50 else "n/a"
-        p95_text = f"{max(p95):.0f} ms" if p95 else "n/a"
-        print(
-            f"| {count} | {fps} | {p50_text} | {p95_text} | {samples} |"
-            f" {100 * result['cpu']:.0f}% of a core |",
-            flush=True,
-        )
-        floor = None if checkpoint else PLACEHOLDER_MIN_FPS.get(count)
-        if floor is not None and min(result["fps"]) < floor:
-            below.append(f"{count} player(s): {min(result['fps']):.1f} < {floor:.0f} fps")
+    details = []
+    raw: list[dict] = []
+    for name in args.variants:
+        for count in args.players:
+            result = measure(count, args.seconds, args.wipe, checkpoint, VARIANTS[name], args.world)
+            raw.append({"variant": name, "players": count, **result})
+            print(summary_row(name, count, result), flush=True)
+            details.append(hop_table(f"{name}, {count} player(s)", result))
+            floor = None if checkpoint else PLACEHOLDER_MIN_FPS.get(count)
+            if floor is not None and min(result["fps"]) < floor:
+                below.append(f"{count} player(s): {min(result['fps']):.1f} < {floor:.0f} fps")
+    for lines in details:
+        print()
+        print("\n".join(lines))
+    if args.json:
+        args.json.write_text(json.dumps(raw))
     if below:
         sys.exit("below the placeholder's frame-rate floor: " + "; ".join(below))
+
+
+def cpu_model() -> str:
+    for line in _read(Path("/proc/cpuinfo")).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
@@ -24,7 +24,10 @@ from aiortc.rtcrtpsender import RTCRtpSender
 from django.conf import settings
 
 from streaming.protocol import InputFolder, PingMessage, encode_ack, encode_pong
-from streaming.tracks import FrameTrack
+from streaming.tracks import FrameTrack, Outgoing
+
+if TYPE_CHECKING:
+    from webapp.worker.device_loop import FrameInfo
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,15 @@ def _is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:  # an mDNS name: resolving it would leave loopback
         return False
+
+
+def _unix(monotonic: float) -> float:
+    """time.time() of a time.monotonic() reading (the page compares Unix times)."""
+    return time.time() - (time.monotonic() - monotonic)
+
+
+def _ms(unix_seconds: float) -> float:
+    return round(unix_seconds * 1000, 1)
 
 
 class StreamingLoop:
@@ -149,7 +161,10 @@ class SessionPeer:
         self.folder = folder
         self.codec = codec
         self.on_state = on_state
-        self.track = FrameTrack(streaming.loop, scale=scale, label=session_id)
+        self.track = FrameTrack(
+            streaming.loop, scale=scale, depth=settings.WEBRTC_FRAME_QUEUE, label=session_id
+        )
+        self.track.on_sent = self._frame_sent
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers()))
         self.channel = None
         self.closed = False
@@ -207,16 +222,36 @@ class SessionPeer:
         if channel is not None and channel.readyState == "open":
             channel.send(text)
 
-    def frame(self, image, number: int, seq: int | None, generated_at: float) -> None:
-        """Device-loop thread: queue the frame, and ack the input it first reflects."""
+    def frame(self, image, info: FrameInfo) -> None:
+        """Device-loop thread: queue the frame; the input it first reflects is acknowledged
+        once it is sent (`_frame_sent`)."""
         if self.closed:
             return
-        pts = self.track.push(image, generated_at)
-        if seq is not None:
-            try:
-                self.streaming.loop.call_soon_threadsafe(self._send, encode_ack(seq, number, pts))
-            except RuntimeError:
-                pass
+        ack = None
+        if info.seq is not None:
+            hops = None
+            if info.changed_seq is not None and info.changed_at is not None:
+                hops = {
+                    "changed": info.changed_seq,
+                    "recv": _ms(info.changed_at),
+                    "take": _ms(_unix(info.taken_at or info.generated_at)),
+                    "step": _ms(_unix(info.generated_at)),
+                }
+            ack = (info.seq, hops)
+        self.track.push(image, info.generated_at, info.number, ack)
+
+    def _frame_sent(self, outgoing: Outgoing, taken_at: float, sent_at: float) -> None:
+        """Streaming loop: `outgoing` is encoded and sent; acknowledge what it carries."""
+        pts = outgoing.pts
+        for seq, hops in outgoing.acks:
+            if hops is not None:
+                hops = {
+                    **hops,
+                    "push": _ms(outgoing.pushed_at),
+                    "encode": _ms(taken_at),
+                    "sent": _ms(sent_at),
+                }
+            self._send(encode_ack(seq, outgoing.number, pts, hops))
 
     async def close(self) -> None:
         """Close once; safe to call from any path that ends the peer."""

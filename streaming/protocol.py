@@ -1,19 +1,28 @@
 """The data-channel protocol between the play page and the worker: versioned JSON messages.
 
-Page -> worker (unordered, no retransmits, 60 a second while the player plays):
+Page -> worker (unordered, no retransmits; one at once for every key or button change, and 60
+a second while the player plays, for mouse movement and to repair a lost message):
     {"v": 1, "type": "input", "seq": 17, "t": 1234.5, "keys": ["KeyW"], "dx": 3, "dy": -1,
      "buttons": [0], "wheel": 0}
   keys and buttons are what is held now; dx, dy and wheel are movement since the previous
   message; seq grows by one per message; t is the page's clock (ms), echoed for round trips.
     {"v": 1, "type": "ping", "t": 1234.5}
 Worker -> page:
-    {"v": 1, "type": "ack", "seq": 17, "frame": 240, "pts": 1080000}
-  frame 240 (its video pts on the 90 kHz clock) is the first frame reflecting seq 17 and all
-  earlier ones, so the page can time key-to-photon latency.
+    {"v": 1, "type": "ack", "seq": 17, "frame": 240, "pts": 1080000,
+     "hops": {"changed": 16, "recv": ..., "take": ..., "step": ..., "push": ..., "encode": ...,
+              "sent": ...}}
+  frame 240 (its video pts on the 90 kHz clock) is the first frame sent that reflects seq 17 and
+  all earlier ones, so the page can time key-to-photon latency. It goes out once the frame's
+  packets have. `hops` (present when a message since the previous frame changed the held keys
+  or buttons) times that change through the worker: `changed` is the message's seq, the rest
+  are Unix times in ms: received, taken by the frame's step, step done, frame converted and
+  queued, picked up by the encoder, packets sent.
     {"v": 1, "type": "pong", "t": 1234.5}
 
 The worker keeps only the latest state ("latest-state" contract): held keys and buttons are
-replaced by each newer message, mouse and wheel deltas add up until a frame takes them. Anything
+replaced by each newer message, mouse and wheel deltas add up until a frame takes them. A key or
+button held at any moment since the previous frame is in the next frame's input even when it was
+let go before that frame began, so a tap shorter than a frame still reaches the model. Anything
 malformed, oversized or older than what was already applied is dropped and counted; nothing in
 here raises past `InputFolder.receive`, so a bad message can never end a session. This is the
 only validation browser input gets: a frame's `FoldedInput` goes from here to the session's
@@ -27,6 +36,7 @@ import math
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,9 +173,13 @@ def encode_input(
     )
 
 
-def encode_ack(seq: int, frame: int, pts: int) -> str:
-    """Frame `frame` (video pts `pts`) is the first that reflects input `seq`."""
-    return json.dumps({"v": VERSION, "type": "ack", "seq": seq, "frame": frame, "pts": pts})
+def encode_ack(seq: int, frame: int, pts: int, hops: dict[str, float] | None = None) -> str:
+    """Frame `frame` (video pts `pts`) is the first sent that reflects input `seq`; `hops`
+    times the change it carries through the worker (see the module docstring)."""
+    message: dict[str, Any] = {"v": VERSION, "type": "ack", "seq": seq, "frame": frame, "pts": pts}
+    if hops is not None:
+        message["hops"] = hops
+    return json.dumps(message)
 
 
 def encode_pong(t: float) -> str:
@@ -177,7 +191,8 @@ class FoldedInput:
     """What one frame's step sees: the held state plus deltas accumulated since the last frame.
 
     `seq` is the newest message folded in for the first time by this frame, None when no new
-    message arrived since the previous frame.
+    message arrived since the previous frame. `changed_seq` is the first of those messages that
+    changed the held keys or buttons, `changed_at` the time.time() it arrived (None: no change).
     """
 
     keys: frozenset[str] = frozenset()
@@ -186,6 +201,8 @@ class FoldedInput:
     buttons: frozenset[int] = frozenset()
     wheel: float = 0.0
     seq: int | None = None
+    changed_seq: int | None = None
+    changed_at: float | None = None
 
 
 @dataclass
@@ -193,7 +210,9 @@ class InputFolder:
     """Latest-state memory of one session's input, written by the network and read per frame.
 
     `receive` runs on the streaming loop and `take` on the device loop, hence the lock; a frame
-    reflects everything received before its `take`.
+    reflects everything received before its `take`. `on_change`, when set, is called (on the
+    receiving thread, outside the lock) after a message changed the held keys or buttons or
+    turned the wheel: the device loop uses it to bring the next frame forward.
     """
 
     dropped: Counter = field(default_factory=Counter)
@@ -205,6 +224,15 @@ class InputFolder:
     _wheel: float = 0.0
     _seq: int = -1
     _taken_seq: int = -1
+    # Pressed since the last take and not held at it, so a tap released before the next take
+    # still counts; a key the last frame already saw is not kept once let go (a change of
+    # direction must not hold both directions for a frame).
+    _pressed_keys: frozenset[str] = frozenset()
+    _pressed_buttons: frozenset[int] = frozenset()
+    _seen_keys: frozenset[str] = frozenset()
+    _seen_buttons: frozenset[int] = frozenset()
+    _changed: tuple[int, float] | None = None  # (seq, time.time()) of the first change since
+    on_change: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def receive(self, data: str | bytes) -> PingMessage | InputMessage | None:
@@ -226,19 +254,28 @@ class InputFolder:
                 # would undo a newer one, so it is dropped, deltas and all.
                 self.dropped["stale"] += 1
                 return False
+            now = time.time()
+            changed = (message.keys, message.buttons) != (self._keys, self._buttons)
             self._seq = message.seq
             self._keys, self._buttons = message.keys, message.buttons
+            self._pressed_keys |= message.keys - self._seen_keys
+            self._pressed_buttons |= message.buttons - self._seen_buttons
             self._dx += message.dx
             self._dy += message.dy
             self._wheel += message.wheel
+            if changed and self._changed is None:
+                self._changed = (message.seq, now)
             if message.active:
-                self.last_activity = time.time()
-            return True
+                self.last_activity = now
+        if (changed or message.wheel) and self.on_change is not None:
+            self.on_change()
+        return True
 
     def release(self) -> None:
         """Let go of every held key and button (the peer went away; nothing stays pressed)."""
         with self._lock:
             self._keys, self._buttons = frozenset(), frozenset()
+            self._pressed_keys, self._pressed_buttons = frozenset(), frozenset()
 
     def restart(self) -> None:
         """Forget the old page: its sequence numbers, held state and unread deltas."""
@@ -247,20 +284,30 @@ class InputFolder:
             # all of its input as stale.
             self._seq = self._taken_seq = -1
             self._keys, self._buttons = frozenset(), frozenset()
+            self._pressed_keys, self._pressed_buttons = frozenset(), frozenset()
+            self._seen_keys, self._seen_buttons = frozenset(), frozenset()
+            self._changed = None
             self._dx = self._dy = self._wheel = 0.0
 
     def take(self) -> FoldedInput:
-        """The input for the next frame; movement deltas start again from zero."""
+        """The input for the next frame: what is held now and whatever was pressed since the
+        previous frame; movement deltas and the presses start again from zero."""
         with self._lock:
             new_seq = self._seq if self._seq > self._taken_seq else None
             self._taken_seq = self._seq
+            changed_seq, changed_at = self._changed or (None, None)
             folded = FoldedInput(
-                keys=self._keys,
+                keys=self._keys | self._pressed_keys,
                 dx=self._dx,
                 dy=self._dy,
-                buttons=self._buttons,
+                buttons=self._buttons | self._pressed_buttons,
                 wheel=self._wheel,
                 seq=new_seq,
+                changed_seq=changed_seq,
+                changed_at=changed_at,
             )
             self._dx = self._dy = self._wheel = 0.0
+            self._pressed_keys, self._pressed_buttons = frozenset(), frozenset()
+            self._seen_keys, self._seen_buttons = self._keys, self._buttons
+            self._changed = None
             return folded

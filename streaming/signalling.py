@@ -82,7 +82,7 @@ class SessionStream:
         """Device-loop sink: the frame goes to the current peer, if there is one."""
         peer = self.peer
         if peer is not None:
-            peer.frame(image, info.number, info.seq, info.generated_at)
+            peer.frame(image, info)
 
     def peer_gone_for(self, now: float | None = None) -> float:
         """Seconds the player has been without a working peer (0 when connected)."""

@@ -4,6 +4,12 @@ The device loop produces frames on its own thread at the pool's frame rate; `pus
 one to the streaming loop through a queue of at most `depth` frames that drops the oldest, so a
 slow encoder or network skips frames instead of building latency. The track never sleeps: the
 device loop is the pace.
+
+aiortc's sender asks for the next frame only once the previous one is encoded and its packets
+are sent, so the moment `recv` is entered again is when the frame before went out: the track
+then hands that frame to `on_sent` with its pick-up and send times, and the peer acknowledges
+the input it carries. A dropped frame's acknowledgements pass to the frame after it, which
+reflects the same input and more.
 """
 
 from __future__ import annotations
@@ -12,7 +18,11 @@ import asyncio
 import fractions
 import logging
 import math
+import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -44,6 +54,21 @@ def to_video_frame(image: np.ndarray, scale: int) -> VideoFrame:
     return frame.reformat(format="yuv420p")
 
 
+@dataclass
+class Outgoing:
+    """A converted frame on its way to the encoder, with what to acknowledge once it is sent."""
+
+    frame: VideoFrame
+    pts: int = 0  # kept apart: the encoder may rewrite the frame's own once it has it
+    number: int = 0
+    pushed_at: float = 0.0  # time.time() once converted, on the device loop's thread
+    acks: list[Any] = field(default_factory=list)
+
+
+# (the frame, time.time() the encoder took it, time.time() its packets were sent)
+SentHook = Callable[[Outgoing, float, float], None]
+
+
 class FrameTrack(MediaStreamTrack):
     """A video track fed from another thread; pts is real generation time on a 90 kHz clock."""
 
@@ -58,8 +83,10 @@ class FrameTrack(MediaStreamTrack):
         self.dropped = 0
         self.sent = 0
         self._loop = loop
-        self._queue: deque[VideoFrame] = deque()
+        self._queue: deque[Outgoing] = deque()
         self._depth = depth
+        self.on_sent: SentHook | None = None
+        self._in_flight: tuple[Outgoing, float] | None = None  # (frame, time.time() taken)
         self._ready = asyncio.Event()
         self._origin: float | None = None
         self._last_pts = -1
@@ -74,34 +101,51 @@ class FrameTrack(MediaStreamTrack):
         self._last_pts = pts
         return pts
 
-    def push(self, image: np.ndarray, generated_at: float) -> int:
-        """Queue a frame (any thread); returns its pts so acks can name it."""
+    def push(self, image: np.ndarray, generated_at: float, number: int = 0, ack: Any = None) -> int:
+        """Queue a frame (any thread); returns its pts. `ack`, if given, reaches `on_sent`
+        with the frame that carries it out."""
         frame = to_video_frame(image, self.scale)
         frame.pts = self.pts_for(generated_at)
         frame.time_base = VIDEO_TIME_BASE
+        outgoing = Outgoing(frame, frame.pts, number, time.time(), [] if ack is None else [ack])
         loop = self._loop
         assert loop is not None  # set in __init__ (aiortc's base class types it optional)
         try:
-            loop.call_soon_threadsafe(self._put, frame)
+            loop.call_soon_threadsafe(self._put, outgoing)
         except RuntimeError:  # the streaming loop already closed: the worker is stopping
             pass
         return frame.pts
 
-    def _put(self, frame: VideoFrame) -> None:
+    def _put(self, outgoing: Outgoing) -> None:
         while len(self._queue) >= self._depth:
-            self._queue.popleft()
+            dropped = self._queue.popleft()
             self.dropped += 1
-        self._queue.append(frame)
+            (self._queue[0] if self._queue else outgoing).acks[:0] = dropped.acks
+        self._queue.append(outgoing)
         self._ready.set()
 
     async def recv(self) -> VideoFrame:
+        self._previous_sent()
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
             self._ready.clear()
             await self._ready.wait()
         self.sent += 1
-        return self._queue.popleft()
+        outgoing = self._queue.popleft()
+        self._in_flight = (outgoing, time.time())
+        return outgoing.frame
+
+    def _previous_sent(self) -> None:
+        """The sender is back for a frame: the one it took last is encoded and sent."""
+        if self._in_flight is None:
+            return
+        (outgoing, taken_at), self._in_flight = self._in_flight, None
+        if outgoing.acks and self.on_sent is not None:
+            try:
+                self.on_sent(outgoing, taken_at, time.time())
+            except Exception:  # a failed ack costs a latency sample, never the video
+                logger.exception("track %s: acknowledging a sent frame failed", self.label)
 
     def stop(self) -> None:
         super().stop()

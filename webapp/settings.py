@@ -185,6 +185,9 @@ WORKER_CPU_THREADS = env_int("WORKER_CPU_THREADS", 0)
 # The model runs in a child process of the worker, sharing no GIL with the video streaming
 # (inference/process_runtime.py); off, it runs on the worker's device-loop thread.
 WORKER_MODEL_PROCESS = env_bool("WORKER_MODEL_PROCESS", True)
+# A player's key or button change brings the next frame forward when the device has slack
+# (webapp/worker/device_loop.py); off, frames keep the fixed cadence. Measured: bench/players.py.
+WORKER_EARLY_TICKS = env_bool("WORKER_EARLY_TICKS", True)
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
 # The one default model file: the default pool runs it (seedservice), and so does a pool without
 # a checkpoint of its own whose WORKER_RUNTIME is the engine. Default: the model this repository
@@ -209,6 +212,9 @@ WEBRTC_START_BITRATE = env_int("WEBRTC_START_BITRATE", 600_000)
 WEBRTC_MAX_BITRATE = env_int("WEBRTC_MAX_BITRATE", 1_500_000)
 # Small model pictures are upscaled by whole pixels until the short side reaches this.
 WEBRTC_VIDEO_MIN_SIDE = env_int("WEBRTC_VIDEO_MIN_SIDE", 256)
+# Frames waiting for a session's video encoder; more are dropped oldest first. One keeps the
+# newest picture next in line; two absorb one slow encode without skipping a frame.
+WEBRTC_FRAME_QUEUE = env_int("WEBRTC_FRAME_QUEUE", 2)
 
 # --- Celery ----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

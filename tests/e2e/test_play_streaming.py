@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -86,6 +87,39 @@ def test_a_new_player_streams_at_frame_rate_steers_the_picture_and_plays_until_t
     assert off_loop(lambda: Slot.objects.filter(session__isnull=False).count()) == 0
     assert off_loop(Slot.objects.count) == 1
     expect(page.locator("#queue-again")).to_be_visible()
+
+
+def test_taps_shorter_than_a_frame_each_move_one_step_and_the_overlay_reports_them(
+    service, pool, browser_context
+):
+    off_loop(make_world, pool)
+    off_loop(service.start_worker, slots=1)
+    page = browser_context.new_page()
+    sign_up(page, service.url, "tapper")
+    queue_and_play(page, "Coast")
+    start_playing(page)
+    page.wait_for_timeout(500)
+    before = capture(page)
+    for _ in range(3):
+        # Down and up with nothing between: both messages reach the worker within one frame
+        # (50 ms), so the folder alone decides whether the press is seen.
+        page.keyboard.down("d")
+        page.keyboard.up("d")
+        page.wait_for_timeout(300)
+    page.wait_for_timeout(300)
+    dy, dx, error = best_shift(before, capture(page))
+    # The placeholder walks one pixel per frame of D: each tap is exactly one frame of it.
+    assert (dy, dx) == (0, -3) and error < 12, (dy, dx, error)
+
+    page.keyboard.press("F3")
+    overlay = page.locator("#stats")
+    expect(overlay).to_be_visible()
+    # Presented frames and picture-timed presses, sampled once a second.
+    expect(overlay).to_contain_text(re.compile(r"presented +(1\d|2\d)\.\d fps"), timeout=5000)
+    expect(overlay).to_contain_text(re.compile(r"key→photon \(picture\) p50 \d+ ms"))
+    stats = page.evaluate("() => window.reverie.stats.snapshot()")
+    assert stats["probeSamples"] >= 2 and stats["samples"] >= 2, stats
+    assert stats["presentedFrames"] > 20 and stats["intervalP95"] is not None, stats
 
 
 def test_two_players_in_two_browsers_share_one_worker_and_each_sees_only_their_world(

@@ -82,6 +82,11 @@ def test_a_player_gets_video_and_an_ack_naming_the_frame_that_reflects_its_input
     assert (client.frames[0].width, client.frames[0].height) == (256, 256)
     ack = next(r for r in client.replies if r["type"] == "ack")
     assert ack["seq"] == 1 and ack["frame"] > 1 and ack["pts"] > 0
+    # The change is timed through the worker, hop by hop, in Unix ms.
+    hops = ack["hops"]
+    assert hops["changed"] == 1
+    times = [hops[k] for k in ("recv", "take", "step", "push", "encode", "sent")]
+    assert times == sorted(times) and times[-1] - times[0] < 1000, hops
     assert held == frozenset({"KeyD"})
     # Leaving lets go of every key, so nothing stays pressed for a reconnecting player.
     assert stream.folder.take().keys == frozenset()

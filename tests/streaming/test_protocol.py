@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -49,6 +50,8 @@ def test_a_ping_decodes_and_an_ack_names_seq_frame_and_pts():
         "frame": 90,
         "pts": 4500,
     }
+    hops = {"changed": 3, "recv": 1.5, "take": 2.0, "step": 3.0, "push": 4, "encode": 5, "sent": 6}
+    assert json.loads(encode_ack(4, 90, 4500, hops))["hops"] == hops
 
 
 @pytest.mark.parametrize(
@@ -94,14 +97,45 @@ def test_huge_mouse_and_wheel_deltas_are_clamped():
 def test_a_frame_sees_the_latest_held_keys_and_the_sum_of_movement_since_the_last_frame():
     folder = InputFolder()
     folder.receive(message(seq=1, keys=["KeyW"], dx=2, wheel=1))
-    folder.receive(message(seq=2, keys=["KeyD"], dx=3, dy=-1, buttons=[0]))
+    folder.take()
+    # W, already seen by a frame, is let go for D: the next frame holds D alone.
+    folder.receive(message(seq=2, keys=["KeyW"]))
+    folder.receive(message(seq=3, keys=["KeyD"], dx=3, dy=-1, buttons=[0]))
     folded = folder.take()
     assert folded.keys == frozenset({"KeyD"}) and folded.buttons == frozenset({0})
-    assert (folded.dx, folded.dy, folded.wheel, folded.seq) == (5.0, -1.0, 1.0, 2)
+    assert (folded.dx, folded.dy, folded.wheel, folded.seq) == (3.0, -1.0, 0.0, 3)
     again = folder.take()
     # Held state persists into the next frame; deltas were spent and no new message came.
     assert again.keys == frozenset({"KeyD"})
     assert (again.dx, again.dy, again.wheel, again.seq) == (0.0, 0.0, 0.0, None)
+
+
+def test_a_tap_released_before_the_next_frame_still_reaches_it_once():
+    folder = InputFolder()
+    folder.receive(message(seq=1, keys=["KeyD"]))
+    folder.receive(message(seq=2, keys=[]))  # down and up again, both between two frames
+    folder.receive(message(seq=3, buttons=[0]))
+    folder.receive(message(seq=4, buttons=[]))
+    tapped = folder.take()
+    assert tapped.keys == frozenset({"KeyD"}) and tapped.buttons == frozenset({0})
+    after = folder.take()
+    assert after.keys == frozenset() and after.buttons == frozenset()
+
+
+def test_the_first_change_since_the_last_frame_is_named_with_its_arrival_and_announced():
+    changes = []
+    folder = InputFolder(on_change=lambda: changes.append(True))
+    folder.receive(message(seq=1, dx=4))  # movement alone changes nothing held
+    assert folder.take().changed_seq is None and changes == []
+    before = time.time()
+    folder.receive(message(seq=2, keys=["KeyW"]))
+    folder.receive(message(seq=3, keys=["KeyW"]))  # a refresh of the same state
+    folder.receive(message(seq=4, keys=["KeyW", "KeyD"]))
+    folded = folder.take()
+    assert folded.seq == 4 and folded.changed_seq == 2
+    assert before <= folded.changed_at <= time.time()
+    assert len(changes) == 2  # seq 2 and seq 4; the refresh is not a change
+    assert folder.take().changed_seq is None
 
 
 def test_out_of_order_messages_are_dropped_whole_and_counted():

@@ -65,6 +65,27 @@ def test_the_hand_off_queue_keeps_the_newest_frames_and_counts_the_dropped(loop)
     assert track.dropped == 3 and track.sent == 2
 
 
+def test_a_frame_is_reported_sent_when_the_sender_comes_back_and_dropped_ones_pass_on_acks(loop):
+    track = FrameTrack(loop, depth=2)
+    sent = []
+    track.on_sent = lambda outgoing, taken, done: sent.append((outgoing, taken, done))
+    for i in range(3):  # the first frame is dropped unsent: its ack rides on the second
+        track.push(image(), 1.0 + i / 20, number=i + 1, ack=f"ack {i + 1}")
+    wait_queued(track, loop, 2)
+    call(loop, track.recv())
+    assert sent == []  # taken by the encoder, not yet sent
+    call(loop, track.recv())
+    ((outgoing, taken, done),) = sent
+    assert outgoing.number == 2 and outgoing.acks == ["ack 1", "ack 2"] and outgoing.pts == 4500
+    assert outgoing.pushed_at <= taken <= done
+    pending = asyncio.run_coroutine_threadsafe(track.recv(), loop)
+    with pytest.raises(TimeoutError):
+        pending.result(0.1)
+    assert [o.number for o, _, _ in sent] == [2, 3]  # sent as the sender waits for more
+    track.push(image(), 2.0)
+    pending.result(2)
+
+
 def test_recv_waits_for_the_device_loop_instead_of_inventing_frames(loop):
     track = FrameTrack(loop)
     pending = asyncio.run_coroutine_threadsafe(track.recv(), loop)

@@ -70,7 +70,12 @@ class WorkerProcess:
         self._heartbeat_thread.start()
         # The device loop's thread loads and warms the model: it is the only thread that may
         # call into it (see DeviceLoop).
-        self.loop = DeviceLoop(None, self.pool.frame_rate, build=self._build_runtime)
+        self.loop = DeviceLoop(
+            None,
+            self.pool.frame_rate,
+            build=self._build_runtime,
+            early_ticks=settings.WORKER_EARLY_TICKS,
+        )
         self.loop.start()
         self.runtime = self.loop.runtime
         self.streaming = StreamingLoop()

@@ -1,4 +1,6 @@
 // The play page's peer connection: offer over the play websocket, video in, input channel out.
+import { tuning } from "./play-tuning.js";
+
 const GATHER_MS = 3000;   // send the offer with what ICE found by then (host candidates are instant)
 const ANSWER_MS = 6000;   // no answer by then: offer again (the worker may still be starting)
 
@@ -34,8 +36,10 @@ export class Stream {
     channel.onmessage = (event) => this.received(event.data);
     pc.ontrack = (event) => {
       // Frames come at a steady pace on a good link: ask the receiver to buffer as little as it can.
-      if ("jitterBufferTarget" in event.receiver) event.receiver.jitterBufferTarget = 0;
-      else event.receiver.playoutDelayHint = 0;
+      const target = tuning.jitterBufferTarget;
+      if (target == null) { /* the browser's own choice */ }
+      else if ("jitterBufferTarget" in event.receiver) event.receiver.jitterBufferTarget = target;
+      else event.receiver.playoutDelayHint = target / 1000;
       this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
       this.video.play().catch(() => {});
     };

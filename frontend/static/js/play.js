@@ -42,7 +42,8 @@ const input = new Input(screen, {
     document.getElementById("start").textContent = "Click to resume";
   },
   onActivity: activity,
-  onInput: (seq, at) => stats.input(seq, at),
+  onInput: (seq, at, sent) => stats.input(seq, at, sent),
+  onPress: (at) => stats.press(at),
 });
 
 function setConnection(state) {

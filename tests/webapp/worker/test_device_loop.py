@@ -78,12 +78,23 @@ class FakeClock:
         return self.now
 
 
-def run_for(loop: DeviceLoop, clock: FakeClock, seconds: float) -> None:
-    """Run the loop on this thread; its waits between ticks advance the fake clock."""
+def run_for(
+    loop: DeviceLoop, clock: FakeClock, seconds: float, pokes: tuple[float, ...] = ()
+) -> None:
+    """Run the loop on this thread; its waits between ticks advance the fake clock, and a
+    player's change pokes the loop at each of `pokes` (seconds after the start)."""
     until = clock.now + seconds
+    pending = sorted(clock.now + t for t in pokes)
 
-    def wait(timeout: float) -> None:
-        clock.now += max(0.0, timeout)
+    def wait(timeout: float, until_poked: bool = False) -> None:
+        end = clock.now + max(0.0, timeout)
+        while pending and pending[0] <= end:
+            clock.now = max(clock.now, pending.pop(0))
+            loop.poke()
+            if until_poked:
+                break
+        else:
+            clock.now = end
         if clock.now >= until - 1e-9:
             loop._stop.set()
 
@@ -99,6 +110,39 @@ def test_a_running_loop_steps_at_the_frame_rate():
     run_for(loop, clock, 1.0)
     assert 10 <= len(runtime.steps) <= 22
     assert len(runtime.steps) == 20  # one step per 50 ms period, none skipped or doubled
+
+
+class TimedRuntime(CountingRuntime):
+    """Remembers when (on the fake clock) each step began; each step takes `cost` seconds."""
+
+    def __init__(self, clock: FakeClock, cost: float = 0.0):
+        super().__init__()
+        self.clock, self.cost, self.started = clock, cost, []
+
+    def step(self, actions):
+        self.started.append(round(self.clock.now - 100.0, 4))
+        self.clock.now += self.cost
+        return super().step(actions)
+
+
+def test_a_change_brings_the_next_frame_forward_once_half_a_period_has_passed():
+    clock = FakeClock()
+    runtime = TimedRuntime(clock, cost=0.01)
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock)
+    loop.add("a", PROMPT)
+    # A change 10 ms after a tick waits for half a period (25 ms); the cadence then counts
+    # from the early frame. One at 110 ms, 35 ms after the tick before, runs at once.
+    run_for(loop, clock, 0.2, pokes=(0.01, 0.11))
+    assert runtime.started == [0.0, 0.025, 0.075, 0.11, 0.16]
+
+
+def test_without_early_ticks_changes_wait_for_the_cadence():
+    clock = FakeClock()
+    runtime = TimedRuntime(clock, cost=0.01)
+    loop = DeviceLoop(runtime, frame_rate=20, clock=clock, early_ticks=False)
+    loop.add("a", PROMPT)
+    run_for(loop, clock, 0.2, pokes=(0.01, 0.08))
+    assert runtime.started == [0.0, 0.05, 0.1, 0.15]
 
 
 def test_steps_slower_than_the_period_run_back_to_back_without_bursts():
@@ -130,11 +174,18 @@ def test_each_step_takes_the_input_folded_at_its_start_and_names_the_newest_seq(
         sinks=(lambda image, info: frames.append(info),),
     )
     folder.receive(encode_input(1, 0.0, keys=["KeyW"]))
-    folder.receive(encode_input(2, 0.0, keys=["KeyD"]))  # the latest state wins
+    loop._tick()
+    folder.receive(encode_input(2, 0.0, keys=["KeyW"]))
+    folder.receive(encode_input(3, 0.0, keys=["KeyD"]))  # the latest state wins
     loop._tick()
     loop._tick()  # nothing new: same held keys, no seq to acknowledge
-    assert [list(step["a"]) for step in runtime.steps] == [[0.0, 1.0], [0.0, 1.0]]
-    assert [(f.number, f.seq) for f in frames] == [(1, 2), (2, None)]
+    assert [list(step["a"]) for step in runtime.steps] == [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]
+    assert [(f.number, f.seq, f.changed_seq) for f in frames] == [
+        (1, 1, 1),
+        (2, 3, 3),  # seq 2 only repeated what was held; seq 3 changed it
+        (3, None, None),
+    ]
+    assert frames[0].taken_at <= frames[0].generated_at
 
 
 def test_a_session_whose_input_fails_gets_an_error_and_the_others_keep_their_frames():
