@@ -56,7 +56,7 @@ from django.core.management import call_command  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for  # noqa: E402
-from tests.e2e.players import DECODED_JS, log_in, queue_and_play, start_playing  # noqa: E402
+from tests.e2e.players import log_in, queue_and_play, start_playing  # noqa: E402
 from webapp.accounts.models import User  # noqa: E402
 from webapp.fleet.models import GpuPool, Worker  # noqa: E402
 from webapp.play.models import PlaySession  # noqa: E402
@@ -286,9 +286,7 @@ def measure(
             pages[0].wait_for_timeout(2000)  # past the first keyframe and bitrate ramp
             for page in pages:
                 page.evaluate("() => window.reverie.stats.reset()")
-            start = [page.evaluate(DECODED_JS) for page in pages]
-            presented0 = [page.evaluate(PRESENTED_JS) for page in pages]
-            receivers0 = [page.evaluate(RECEIVER_JS) for page in pages]
+            start = [page.evaluate(WINDOW_JS) for page in pages]
             cpu0, wall0 = cpu_seconds(stack.worker.pid), time.monotonic()
             taps = 0
             while time.monotonic() - wall0 < seconds:
@@ -301,41 +299,40 @@ def measure(
                     page.keyboard.up(key)
                 pages[0].wait_for_timeout(TAP_MS)
             cpu = (cpu_seconds(stack.worker.pid) - cpu0) / (time.monotonic() - wall0)
-            end = [page.evaluate(DECODED_JS) for page in pages]
-            presented1 = [page.evaluate(PRESENTED_JS) for page in pages]
-            receivers1 = [page.evaluate(RECEIVER_JS) for page in pages]
+            end = [page.evaluate(WINDOW_JS) for page in pages]
             pages[0].wait_for_timeout(800)  # the last taps reach the screen
             snapshots = [page.evaluate(SNAPSHOT_JS) for page in pages]
     finally:
         stack.stop()
         for profile in profiles:
             shutil.rmtree(profile, ignore_errors=True)
-    fps = [(e[0] - s[0]) / ((e[1] - s[1]) / 1000) for s, e in zip(start, end, strict=True)]
-    receivers = [receiver_delta(a, b) for a, b in zip(receivers0, receivers1, strict=True)]
-    presented = [
-        (e[0] - s[0]) / ((e[1] - s[1]) / 1000) for s, e in zip(presented0, presented1, strict=True)
-    ]
+    windows = list(zip(start, end, strict=True))
     return {
-        "fps": fps,
-        "presented_fps": presented,
+        "fps": [rate(a, b, lambda r: r["inbound"].get("framesDecoded", 0)) for a, b in windows],
+        "presented_fps": [rate(a, b, lambda r: r["presented"]) for a, b in windows],
         "snapshots": snapshots,
         "cpu": cpu,
-        "receivers": receivers,
-        "presses": taps,
+        "receivers": [receiver_delta(a["inbound"], b["inbound"]) for a, b in windows],
     }
 
 
-# Frames the <video> element has presented so far, and when (requestVideoFrameCallback).
-PRESENTED_JS = "() => [window.reverie.stats.presentedFrames, performance.now()]"
-RECEIVER_JS = """async () => {
+# One reading per page at each end of the window: the browser's inbound-rtp video counters,
+# the frames the <video> element has presented (requestVideoFrameCallback), and when.
+WINDOW_JS = """async () => {
   const stream = window.reverie.stream;
-  const out = {};
-  if (!stream || !stream.pc) return out;
-  (await stream.pc.getStats()).forEach((s) => {
-    if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(out, s);
-  });
-  return out;
+  const inbound = {};
+  if (stream && stream.pc) {
+    (await stream.pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(inbound, s);
+    });
+  }
+  return { inbound, presented: window.reverie.stats.presentedFrames, now: performance.now() };
 }"""
+
+
+def rate(before: dict, after: dict, count) -> float:
+    """Frames a second between two WINDOW_JS readings, of the frames `count` reads."""
+    return (count(after) - count(before)) / ((after["now"] - before["now"]) / 1000)
 
 
 def receiver_delta(before: dict, after: dict) -> dict:

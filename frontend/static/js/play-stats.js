@@ -43,8 +43,7 @@ export class Stats {
     this.pendingInputs = new Map();  // seq -> {since, sent}: a change waiting for its ack
     this.waiting = [];               // {pts, since, sent, hops}: acked, not yet seen on screen
     this.fps = 0; this.kbps = 0; this.rtt = null; this.dropped = 0; this.framesDecoded = 0;
-    this.presentedFps = 0; this.presentedFrames = 0;
-    this.receiver = {};
+    this.presentedFps = 0;
     this.pc = null;
     this.last = null;
     this.lastPresented = null;
@@ -55,6 +54,8 @@ export class Stats {
     setInterval(() => this.sample(), 1000);
     if ("requestVideoFrameCallback" in HTMLVideoElement.prototype) this.watchFrames();
   }
+
+  get presentedFrames() { return this.lastPresented ? this.lastPresented.count : 0; }
 
   // Forget the figures so far (a benchmark starts its window here).
   reset() {
@@ -96,8 +97,7 @@ export class Stats {
       this.waiting.push({ pts, since, sent, hops: timed });
       this.pendingInputs.delete(pending);
     }
-    this.ackedPts.push(pts);
-    if (this.ackedPts.length > KEEP) this.ackedPts.shift();
+    keep(this.ackedPts, pts, KEEP);
     this.resolve();
   }
 
@@ -120,14 +120,12 @@ export class Stats {
       for (let i = 0; i < frames; i++) keep(this.intervals, (at - this.lastPresented.at) / frames);
     }
     this.lastPresented = { at, count: meta.presentedFrames };
-    this.presentedFrames = meta.presentedFrames;
     this.lookAtPicture(at);
     if (meta.rtpTimestamp !== undefined) {
-      this.presented.push({
+      keep(this.presented, {
         rtp: meta.rtpTimestamp >>> 0, at, receive: meta.receiveTime,
         presentation: meta.presentationTime, decode: (meta.processingDuration || 0) * 1000,
-      });
-      if (this.presented.length > KEEP) this.presented.shift();
+      }, KEEP);
       this.resolve();
     }
   }
@@ -223,11 +221,6 @@ export class Stats {
       }
       this.framesDecoded = s.framesDecoded;
       this.dropped = s.framesDropped || 0;
-      this.receiver = {
-        jitterBufferDelay: s.jitterBufferDelay, jitterBufferEmittedCount: s.jitterBufferEmittedCount,
-        totalDecodeTime: s.totalDecodeTime, framesDecoded: s.framesDecoded,
-        framesDropped: s.framesDropped, framesReceived: s.framesReceived,
-      };
       this.last = s;
     });
     if (!this.overlay.hidden) this.overlay.textContent = this.text();
@@ -241,7 +234,7 @@ export class Stats {
       presentedFps: this.presentedFps, presentedFrames: this.presentedFrames,
       intervalP95: percentile(this.intervals, 0.95), intervals: this.intervals.length,
       probeP50: percentile(this.probed, 0.5), probeP95: percentile(this.probed, 0.95),
-      probeSamples: this.probed.length, unseen: this.unseen, receiver: this.receiver,
+      probeSamples: this.probed.length, unseen: this.unseen,
     };
   }
 
