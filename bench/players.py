@@ -488,6 +488,9 @@ def cpu_model() -> str:
 if __name__ == "__main__":
     from common import stop_own_redis
 
+    from webapp.embedded_redis import start_if_embedded
+
+    start_if_embedded()
     try:
         main()
     finally:

@@ -18,13 +18,27 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.codecs import h264, vpx
 from aiortc.rtcrtpsender import RTCRtpSender
 from django.conf import settings
 
-from streaming.protocol import InputFolder, PingMessage, encode_ack, encode_pong
+from streaming import metrics
+from streaming.protocol import (
+    InputFolder,
+    PhotonMessage,
+    PingMessage,
+    encode_ack,
+    encode_pong,
+)
 from streaming.tracks import FrameTrack, Outgoing
+from streaming.turn import ice_server_dicts
 
 if TYPE_CHECKING:
     from webapp.worker.device_loop import FrameInfo
@@ -54,14 +68,20 @@ def configure_aiortc() -> None:
         codec.DEFAULT_BITRATE = settings.WEBRTC_START_BITRATE
 
 
-def ice_servers() -> list[RTCIceServer]:
-    """RTCIceServer list from ICE_SERVERS; empty means no STUN/TURN server is ever contacted."""
-    return [
+def peer_configuration(label: str) -> RTCConfiguration:
+    """ICE servers (none unless set; TURN with credentials minted for `label`) and policy."""
+    servers = [
         RTCIceServer(
             urls=entry["urls"], username=entry.get("username"), credential=entry.get("credential")
         )
-        for entry in settings.ICE_SERVERS
+        for entry in ice_server_dicts(label)
     ]
+    policy = (
+        RTCIceTransportPolicy.RELAY
+        if settings.WEBRTC_ICE_POLICY == "relay"
+        else RTCIceTransportPolicy.ALL
+    )
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 
 def loopback_only() -> bool:
@@ -165,7 +185,7 @@ class SessionPeer:
             streaming.loop, scale=scale, depth=settings.WEBRTC_FRAME_QUEUE, label=session_id
         )
         self.track.on_sent = self._frame_sent
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers()))
+        self.pc = RTCPeerConnection(peer_configuration(session_id))
         self.channel = None
         self.closed = False
         # monotonic time of the last sign of life from the page (connected, or a message)
@@ -216,6 +236,8 @@ class SessionPeer:
         message = self.folder.receive(data)
         if isinstance(message, PingMessage):
             self._send(encode_pong(message.t))
+        elif isinstance(message, PhotonMessage):
+            metrics.key_to_photon(message.ms)
 
     def _send(self, text: str) -> None:
         channel = self.channel

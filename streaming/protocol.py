@@ -7,6 +7,9 @@ a second while the player plays, for mouse movement and to repair a lost message
   keys and buttons are what is held now; dx, dy and wheel are movement since the previous
   message; seq grows by one per message; t is the page's clock (ms), echoed for round trips.
     {"v": 1, "type": "ping", "t": 1234.5}
+    {"v": 1, "type": "photon", "ms": 66.5}
+  the page's own key-to-photon time for one change (key press to the first presented frame its
+  ack names), reported so that the worker's metrics show what players see.
 Worker -> page:
     {"v": 1, "type": "ack", "seq": 17, "frame": 240, "pts": 1080000,
      "hops": {"changed": 16, "recv": ..., "take": ..., "step": ..., "push": ..., "encode": ...,
@@ -52,6 +55,8 @@ MAX_WHEEL_DELTA = 50.0
 MAX_SEQ = 2**53
 INPUT_FIELDS = frozenset({"v", "type", "seq", "t", "keys", "dx", "dy", "buttons", "wheel"})
 PING_FIELDS = frozenset({"v", "type", "t"})
+PHOTON_FIELDS = frozenset({"v", "type", "ms"})
+MAX_PHOTON_MS = 60_000.0
 
 
 class ProtocolError(ValueError):
@@ -87,6 +92,13 @@ class PingMessage:
     t: float
 
 
+@dataclass(frozen=True)
+class PhotonMessage:
+    """The page's key-to-photon time (ms) for one change, for the worker's metrics."""
+
+    ms: float
+
+
 def _number(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ProtocolError(f"{what} must be a finite number, got {value!r}")
@@ -105,7 +117,7 @@ def _list(value: Any, what: str, limit: int) -> list:
     return value
 
 
-def decode(data: str | bytes) -> InputMessage | PingMessage:
+def decode(data: str | bytes) -> InputMessage | PingMessage | PhotonMessage:
     """Parse and validate one message from the page; raises ProtocolError with the reason."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(
@@ -123,8 +135,22 @@ def decode(data: str | bytes) -> InputMessage | PingMessage:
     if kind == "ping":
         _no_unknown(raw, PING_FIELDS)
         return PingMessage(t=_number(raw.get("t"), "t"))
+    if kind == "photon":
+        return _photon(raw)
     if kind != "input":
         raise ProtocolError(f"unknown message type {kind!r}")
+    return _input(raw)
+
+
+def _photon(raw: dict) -> PhotonMessage:
+    _no_unknown(raw, PHOTON_FIELDS)
+    ms = _number(raw.get("ms"), "ms")
+    if not 0 <= ms <= MAX_PHOTON_MS:
+        raise ProtocolError(f"ms must be within 0..{MAX_PHOTON_MS:.0f}, got {ms!r}")
+    return PhotonMessage(ms=ms)
+
+
+def _input(raw: dict) -> InputMessage:
     _no_unknown(raw, INPUT_FIELDS)
     seq = raw.get("seq")
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < MAX_SEQ:
@@ -235,7 +261,7 @@ class InputFolder:
     on_change: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def receive(self, data: str | bytes) -> PingMessage | InputMessage | None:
+    def receive(self, data: str | bytes) -> PingMessage | InputMessage | PhotonMessage | None:
         """Decode and apply one message; None when it was dropped (and counted)."""
         try:
             message = decode(data)

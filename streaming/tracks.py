@@ -28,6 +28,8 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import VideoFrame
 
+from streaming import metrics
+
 logger = logging.getLogger(__name__)
 
 VIDEO_CLOCK = 90_000
@@ -141,9 +143,11 @@ class FrameTrack(MediaStreamTrack):
         if self._in_flight is None:
             return
         (outgoing, taken_at), self._in_flight = self._in_flight, None
+        sent_at = time.time()
+        metrics.frame_encoded(sent_at - taken_at)
         if outgoing.acks and self.on_sent is not None:
             try:
-                self.on_sent(outgoing, taken_at, time.time())
+                self.on_sent(outgoing, taken_at, sent_at)
             except Exception:  # a failed ack costs a latency sample, never the video
                 logger.exception("track %s: acknowledging a sent frame failed", self.label)
 

@@ -24,8 +24,16 @@ def pytest_unconfigure(config):
         stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embedded_redis():
+    # On the embedded defaults (no REDIS_URL) the suite starts the Redis it talks to.
+    from webapp.embedded_redis import start_if_embedded
+
+    start_if_embedded()
+
+
 @pytest.fixture(autouse=True)
-def _clear_rate_limits():
+def _clear_rate_limits(_embedded_redis):
     # Rate-limit counters live in the shared cache (Redis); each test starts with none.
     cache.clear()
 

@@ -41,6 +41,7 @@ def check_settings(app_configs, **kwargs):
         )
     if not isinstance(settings.ICE_SERVERS, list):
         problems.append(Error("ICE_SERVERS must be a JSON list", id="reverie.E003"))
+    problems += turn_problems()
     if not 0.0 <= settings.QUEUE_PRIORITY_SHARE <= 0.95:
         problems.append(
             Error(
@@ -48,4 +49,21 @@ def check_settings(app_configs, **kwargs):
                 id="reverie.E004",
             )
         )
+    return problems
+
+
+def turn_problems() -> list[Error]:
+    problems = []
+    if bool(settings.TURN_URLS) != bool(settings.TURN_SECRET):
+        problems.append(
+            Error("TURN_URLS and TURN_SECRET go together: set both or neither", id="reverie.E007")
+        )
+    if settings.WEBRTC_ICE_POLICY not in ("all", "relay"):
+        problems.append(Error("WEBRTC_ICE_POLICY must be 'all' or 'relay'", id="reverie.E008"))
+    elif settings.WEBRTC_ICE_POLICY == "relay" and not settings.TURN_URLS:
+        problems.append(
+            Error("WEBRTC_ICE_POLICY=relay needs a TURN relay (TURN_URLS)", id="reverie.E009")
+        )
+    if settings.TURN_CREDENTIAL_TTL < 60:
+        problems.append(Error("TURN_CREDENTIAL_TTL must be at least 60 seconds", id="reverie.E010"))
     return problems

@@ -68,10 +68,28 @@ def started_here(data_dir: Path, port: int) -> bool:
     return (data_dir.resolve(), port) in _started_here
 
 
+def embedded_url(data_dir: Path, port: int) -> str:
+    """The embedded Redis's URL (creating its password file); starts nothing."""
+    return f"redis://:{_password(data_dir)}@127.0.0.1:{port}/0"
+
+
+def start_if_embedded() -> None:
+    """Start the embedded Redis when the settings use it (no REDIS_URL) and it is not running.
+
+    Called by what needs Redis (runservice, rungpuworker, Celery processes started on their
+    own, the tests, the benches), never by importing the settings: collectstatic, migrate or a
+    Docker build start nothing.
+    """
+    from django.conf import settings
+
+    if settings.EMBEDDED_REDIS:
+        ensure_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
+
+
 def ensure_embedded_redis(data_dir: Path, port: int) -> str:
     """Return the URL of the embedded Redis, starting it if it is not running yet."""
     password = _password(data_dir)
-    url = f"redis://:{password}@127.0.0.1:{port}/0"
+    url = embedded_url(data_dir, port)
     if _command(port, password, b"PING").startswith(b"+PONG"):
         return url
     command = [

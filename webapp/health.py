@@ -4,9 +4,10 @@
 503 naming the failed check otherwise; it also lists each pool's live workers, which do not
 decide readiness (the web tier serves the queue and lobby with no worker at all).
 
-Both are answered by a middleware ahead of every other, so a probe that addresses the pod or
-host by IP (not an ALLOWED_HOSTS name) is answered rather than refused with a 400, and no
-session, CSRF or login applies. They reveal nothing but check names and counts.
+/metrics (webapp/metrics.py) is answered here too, as Prometheus scrapes pods by IP. All three
+are answered by a middleware ahead of every other, so a probe that addresses the pod or host by
+IP (not an ALLOWED_HOSTS name) is answered rather than refused with a 400, and no session, CSRF
+or login applies. They reveal nothing but check names and counts.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class HealthMiddleware:
             return JsonResponse({"status": "ok"})
         if request.path == "/readyz":
             return readiness()
+        if request.path == "/metrics":
+            from webapp.metrics import metrics_view  # imports models: after the app registry
+
+            return metrics_view(request)
         return self.get_response(request)
 
 

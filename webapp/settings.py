@@ -108,11 +108,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "")
 EMBEDDED_REDIS_DIR = DATA_DIR / "redis"
 EMBEDDED_REDIS_PORT = env_int("EMBEDDED_REDIS_PORT", 0)  # 0: derived from DATA_DIR
-if not REDIS_URL:
-    from webapp.embedded_redis import default_port, ensure_embedded_redis
+# Without REDIS_URL the service uses the embedded Redis; importing the settings only names it,
+# and what needs it starts it (webapp.embedded_redis.start_if_embedded).
+EMBEDDED_REDIS = not REDIS_URL
+if EMBEDDED_REDIS:
+    from webapp.embedded_redis import default_port, embedded_url
 
     EMBEDDED_REDIS_PORT = EMBEDDED_REDIS_PORT or default_port(DATA_DIR)
-    REDIS_URL = ensure_embedded_redis(EMBEDDED_REDIS_DIR, EMBEDDED_REDIS_PORT)
+    REDIS_URL = embedded_url(EMBEDDED_REDIS_DIR, EMBEDDED_REDIS_PORT)
 
 CHANNEL_LAYERS = {
     "default": {
@@ -146,8 +149,10 @@ AUTHENTICATION_BACKENDS = ["webapp.accounts.backends.CaseInsensitiveModelBackend
 LOGIN_RATE = env_str("LOGIN_RATE", "10/m")
 SIGNUP_RATE = env_str("SIGNUP_RATE", "5/m")
 RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
-# Behind a proxy, name the header that carries the client address (e.g. HTTP_X_FORWARDED_FOR).
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+# Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; empty: none, and the
+# client is the connection's address. Rate limits count that client (webapp/accounts/client_ip.py).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+RATELIMIT_IP_META_KEY = "webapp.accounts.client_ip.client_ip"
 # Whether players reach the site over TLS (here or at a proxy in front): cookies are then sent
 # only over HTTPS. Off for plain-HTTP serving (compose as shipped, `make up`), where secure
 # cookies would make every log-in fail its CSRF check.
@@ -190,6 +195,17 @@ WORKER_MODEL_PROCESS = env_bool("WORKER_MODEL_PROCESS", True)
 # (webapp/worker/device_loop.py); off, frames keep the fixed cadence. Measured: bench/players.py.
 WORKER_EARLY_TICKS = env_bool("WORKER_EARLY_TICKS", True)
 REAPER_INTERVAL = env_float("REAPER_INTERVAL", 2.0)
+# SIGTERM (or admin's drain) lets live sessions play on for at most this long, then ends them
+# as "worker shut down" with the front of the queue; orchestrators' grace periods exceed it.
+WORKER_DRAIN_SECONDS = env_float("WORKER_DRAIN_SECONDS", 300.0)
+# A GPU worker's /healthz, /readyz and /metrics (webapp/worker/observe.py); port 0: none.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0)
+WORKER_METRICS_ADDRESS = env_str("WORKER_METRICS_ADDRESS", "0.0.0.0")
+# When set, /metrics (web and workers) needs "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# Where models live: a pool's checkpoint is stored relative to this directory, so a database
+# seeded on one host serves workers whose checkout (or image) sits elsewhere.
+MODELS_DIR = Path(env_str("MODELS_DIR", str(BASE_DIR / "models")))
 # The one default model file: the default pool runs it (seedservice), and so does a pool without
 # a checkpoint of its own whose WORKER_RUNTIME is the engine. Default: the model this repository
 # ships (inference.SHIPPED_CHECKPOINT) when present; "none": the placeholder picture plays.
@@ -198,11 +214,18 @@ DEFAULT_CHECKPOINT = env_str(
 )
 DEFAULT_CHECKPOINT = "" if DEFAULT_CHECKPOINT.lower() == "none" else DEFAULT_CHECKPOINT
 # Starting scenes recorded from the teacher game; placeholders are drawn when absent.
-WORLD_SCENES_DIR = Path(env_str("WORLD_SCENES_DIR", str(BASE_DIR / "models" / "worlds")))
+WORLD_SCENES_DIR = Path(env_str("WORLD_SCENES_DIR", str(MODELS_DIR / "worlds")))
 
 # --- WebRTC / streaming ----------------------------------------------------------------------
 # JSON list of RTCIceServer dicts; empty by default so nothing is contacted unasked.
 ICE_SERVERS = env_json("ICE_SERVERS", "[]")
+# A TURN relay (coturn with use-auth-secret): its turn:/turns: URLs, and the shared secret
+# from which the server mints each session's own short-lived credentials (streaming/turn.py).
+TURN_URLS = env_list("TURN_URLS", "")
+TURN_SECRET = env_str("TURN_SECRET", "")
+TURN_CREDENTIAL_TTL = env_int("TURN_CREDENTIAL_TTL", 3600)
+# "relay": workers behind NAT send media only through the TURN relay; "all": any path ICE finds.
+WEBRTC_ICE_POLICY = env_str("WEBRTC_ICE_POLICY", "all").lower()
 # Addresses a worker offers as ICE host candidates; empty: every interface except loopback
 # (aioice's choice). "127.0.0.1" is the loopback-only mode for tests and a laptop: the worker
 # then also ignores the page's non-loopback candidates, so no packet leaves 127.0.0.0/8.
@@ -229,6 +252,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through LOGGING above (one format, the ids on every JSON line), not Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic tasks expire after one period: a control worker that was down does not come back
 # to a pile of stale copies.
 CELERY_BEAT_SCHEDULE = {
@@ -253,10 +278,27 @@ TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
+# LOG_FORMAT=json: one JSON object per line for log collectors, with the session, ticket and
+# worker ids as fields (webapp/logcontext.py); plain: for people.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in ("plain", "json"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"ids": {"()": "webapp.logcontext.IdsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "webapp.logcontext.json_formatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["ids"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -72,6 +72,8 @@ class Service:
             "PYTHONUNBUFFERED": "1",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "WORKER_HEARTBEAT_SECONDS": "1",
+            # SIGTERM drains a worker this long before its sessions end (production: 300 s).
+            "WORKER_DRAIN_SECONDS": "3",
             # Loopback-only ICE: no test packet leaves 127.0.0.0/8.
             "WEBRTC_HOST_ADDRESSES": "127.0.0.1",
         }

@@ -143,9 +143,17 @@ def test_two_players_in_two_browsers_share_one_worker_and_each_sees_only_their_w
         own = placeholder_image(slug)
         other = placeholder_image("forest" if slug == "coast" else "coast")
         assert difference(shown, own) < 12 < difference(shown, other), slug
-    worker.terminate()  # SIGTERM: sessions end cleanly and the players are told why
+    # SIGTERM drains: the players play on for WORKER_DRAIN_SECONDS (3 here), then their
+    # sessions end cleanly, they are told why, and the worker exits.
+    worker.terminate()
+    drain_began = time.monotonic()
+    time.sleep(0.5)
+    for page in pages.values():
+        assert page.locator("#end-label").text_content() == ""  # still playing
+        assert decoded_fps(page, 0.6) > 1
     for page in pages.values():
         expect(page.locator("#end-label")).to_have_text("the worker shut down", timeout=15_000)
+    assert time.monotonic() - drain_began >= 3
     assert worker.wait(timeout=20) == 0
 
 

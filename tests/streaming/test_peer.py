@@ -7,33 +7,12 @@ import json
 import uuid
 
 import numpy as np
-import pytest
 from channels.layers import get_channel_layer
 
 from inference.actions import ActionEncoder
-from inference.placeholder import PlaceholderRuntime
-from streaming.peer import StreamingLoop
 from streaming.protocol import encode_input
 from streaming.signalling import SessionStream
 from tests.streaming.client import ClientPeer
-from webapp.worker.device_loop import DeviceLoop
-
-
-@pytest.fixture
-def streaming(settings):
-    settings.WEBRTC_HOST_ADDRESSES = ["127.0.0.1"]
-    loop = StreamingLoop()
-    loop.start()
-    yield loop
-    loop.shutdown()
-
-
-@pytest.fixture
-def device():
-    loop = DeviceLoop(PlaceholderRuntime(), frame_rate=20)
-    loop.start()
-    yield loop
-    loop.shutdown()
 
 
 def open_stream(streaming, device, prompt=None) -> SessionStream:

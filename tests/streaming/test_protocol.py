@@ -14,6 +14,7 @@ from streaming.protocol import (
     MAX_MESSAGE_BYTES,
     InputFolder,
     InputMessage,
+    PhotonMessage,
     PingMessage,
     ProtocolError,
     decode,
@@ -75,12 +76,20 @@ def test_a_ping_decodes_and_an_ack_names_seq_frame_and_pts():
         (message(wheel=None), "finite"),
         (message(buttons=[0.5]), "buttons"),
         (message(extra=1), "unknown field"),
+        (json.dumps({"v": 1, "type": "photon", "ms": -1}), "within"),
+        (json.dumps({"v": 1, "type": "photon", "ms": 1e9}), "within"),
+        (json.dumps({"v": 1, "type": "photon", "ms": "66"}), "finite"),
+        (json.dumps({"v": 1, "type": "photon", "ms": 5, "seq": 1}), "unknown field"),
     ],
 )
 def test_malformed_messages_are_rejected_with_the_reason(data, reason):
     with pytest.raises(ProtocolError, match=reason) as caught:
         decode(data)
     assert caught.value.kind == "malformed"
+
+
+def test_a_photon_report_decodes_to_the_pages_key_to_photon_time():
+    assert decode(json.dumps({"v": 1, "type": "photon", "ms": 66.5})) == PhotonMessage(ms=66.5)
 
 
 def test_an_oversized_message_is_rejected_before_parsing():

@@ -21,15 +21,6 @@ from streaming.signalling import SessionStream
 NO_VIDEO = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 
-@pytest.fixture
-def streaming(settings):
-    settings.WEBRTC_HOST_ADDRESSES = ["127.0.0.1"]
-    loop = StreamingLoop()
-    loop.start()
-    yield loop
-    loop.shutdown()
-
-
 class FakePeer:
     """Stands in for a connected SessionPeer where only the signalling is under test."""
 

@@ -57,3 +57,21 @@ def test_a_test_run_leaves_an_embedded_redis_it_found_running(tmp_path):
         assert listening(port)
     finally:
         stop_embedded_redis(tmp_path / "redis", port)
+
+
+def test_importing_the_settings_or_collecting_static_files_starts_no_redis(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env |= {"DATA_DIR": str(tmp_path), "EMBEDDED_REDIS_PORT": str(port)}
+    for command in (["check"], ["collectstatic", "--noinput"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert not listening(port), f"{command[0]} started the embedded Redis"
+    assert not (tmp_path / "redis" / "redis.pid").exists()

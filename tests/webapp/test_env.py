@@ -65,7 +65,7 @@ ids = [m.id for m in checks.run_checks() if m.id.startswith("reverie.")]
 print(json.dumps({
     "broker": settings.CELERY_BROKER_URL, "redis": settings.REDIS_URL,
     "checkpoint": settings.DEFAULT_CHECKPOINT, "scenes": str(settings.WORLD_SCENES_DIR),
-    "ip_key": settings.RATELIMIT_IP_META_KEY, "secure": settings.SESSION_COOKIE_SECURE,
+    "proxies": settings.TRUSTED_PROXIES, "secure": settings.SESSION_COOKIE_SECURE,
     "csrf_secure": settings.CSRF_COOKIE_SECURE, "ice": settings.ICE_SERVERS,
     "runtime": settings.WORKER_RUNTIME, "checks": ids,
 }))
@@ -90,7 +90,7 @@ def test_the_example_env_works_when_sourced_by_a_plain_shell(tmp_path):
     assert seen["broker"] == seen["redis"] == "redis://redis:6379/0"  # not "", not AMQP
     assert seen["checkpoint"] == str(SHIPPED_CHECKPOINT)
     assert seen["scenes"] == str(REPO / "models" / "worlds")
-    assert seen["ip_key"] is None  # the connection's own address: nothing to spoof
+    assert seen["proxies"] == []  # the connection's own address: nothing to spoof
     assert seen["secure"] is seen["csrf_secure"] is False  # HTTPS=false: plain HTTP log-ins work
     assert seen["ice"] == [] and seen["runtime"] == ""
     assert "reverie.E006" in seen["checks"]  # the example's SECRET_KEY is refused

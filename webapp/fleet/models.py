@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,6 +34,23 @@ def default_priority_share() -> float:
     return settings.QUEUE_PRIORITY_SHARE
 
 
+def stored_checkpoint(path: str) -> str:
+    """How a pool stores a model path: relative to MODELS_DIR when the file is inside it."""
+    if not path:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(Path(settings.MODELS_DIR).resolve()))
+    except ValueError:
+        return path  # elsewhere: kept as given
+
+
+def resolve_checkpoint(stored: str) -> str:
+    """The stored checkpoint as a path on this host: relative ones are under MODELS_DIR."""
+    if not stored or Path(stored).is_absolute():
+        return stored
+    return str(Path(settings.MODELS_DIR) / stored)
+
+
 class GpuPool(models.Model):
     """A set of workers that run one model with one set of session limits."""
 
@@ -47,7 +65,9 @@ class GpuPool(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=80)
     slug = models.SlugField(max_length=80, unique=True)
-    checkpoint = models.CharField(max_length=500, blank=True, help_text="path to the model")
+    checkpoint = models.CharField(
+        max_length=500, blank=True, help_text="the model file, relative to MODELS_DIR (or absolute)"
+    )
     device_kind = models.CharField(max_length=8, choices=Device.choices, default=Device.CPU)
     slots_per_worker = models.PositiveIntegerField(default=2)
     session_seconds = models.PositiveIntegerField(default=default_session_seconds)
@@ -84,6 +104,10 @@ class GpuPool(models.Model):
             )
         if self.idle_warning_seconds >= self.idle_seconds:
             raise ValidationError({"idle_warning_seconds": "Must be below the idle timeout."})
+
+    def checkpoint_path(self) -> str:
+        """The checkpoint as a path on this host ("" when the pool has none)."""
+        return resolve_checkpoint(self.checkpoint)
 
     def live_slots(self) -> models.QuerySet[Slot]:
         """Slots of workers that are ready and heard from recently."""

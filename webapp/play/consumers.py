@@ -14,7 +14,7 @@ import time
 from channels.db import database_sync_to_async
 
 from streaming.relay import MAX_SDP_CHARS, worker_group
-from webapp import notify
+from webapp import logcontext, notify
 from webapp.play import services
 from webapp.play.models import PlaySession
 from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
@@ -42,6 +42,7 @@ class PlayConsumer(OwnedObjectConsumer):
         if self.session is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        logcontext.bind(session=self.session.public_id)
         self.group = notify.session_group(self.session.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()

@@ -102,7 +102,8 @@ def end_session(session: PlaySession, reason: str) -> bool:
     """End a live session once, free its slot, tell the player; False if it had already ended."""
     now = timezone.now()
     fields = {"state": PlaySession.State.ENDED, "ended_at": now, "end_reason": reason}
-    if reason == PlaySession.EndReason.WORKER_LOST:
+    if reason in (PlaySession.EndReason.WORKER_LOST, PlaySession.EndReason.WORKER_SHUTDOWN):
+        # The player did nothing wrong: they rejoin ahead of everyone.
         fields["front_pass_until"] = front_pass_deadline()
     with transaction.atomic():
         changed = PlaySession.objects.filter(

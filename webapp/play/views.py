@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from streaming.turn import ice_server_dicts
 from webapp.play import services
 from webapp.play.models import PlaySession
 
@@ -20,10 +20,10 @@ def _own_session(request, session_id) -> PlaySession:
 @require_GET
 def session_page(request, session_id):
     session = _own_session(request, session_id)
-    # The page's peer connection uses the same STUN/TURN servers as the worker (none unless set).
-    return render(
-        request, "play/session.html", {"session": session, "ice_servers": settings.ICE_SERVERS}
-    )
+    # The page's peer connection uses the same STUN/TURN servers as the worker (none unless
+    # set), with TURN credentials of its own that expire (streaming/turn.py).
+    ice_servers = ice_server_dicts(str(session.public_id))
+    return render(request, "play/session.html", {"session": session, "ice_servers": ice_servers})
 
 
 @login_required

@@ -8,7 +8,7 @@ import time
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
-from webapp import notify
+from webapp import logcontext, notify
 from webapp.queue import services
 from webapp.queue.models import Ticket
 from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
@@ -31,6 +31,7 @@ class QueueConsumer(OwnedObjectConsumer):
         if self.ticket is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        logcontext.bind(ticket=self.ticket.public_id)
         self.groups_joined = [
             notify.ticket_group(self.ticket.public_id),
             notify.pool_group(self.ticket.pool.public_id),

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from streaming import metrics
+
 if TYPE_CHECKING:
     from inference.actions import ActionEncoder
     from inference.runtime import WorldRuntime
@@ -269,6 +271,7 @@ class DeviceLoop:
         try:
             frames = self._model.step(actions)
             generated_at = self._clock()
+            metrics.frames_generated(len(frames), generated_at - taken_at)
         except Exception as exc:  # one bad step ends these sessions, not the worker
             logger.exception("runtime step failed for %s", sorted(actions))
             for feed in feeds.values():

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from django.conf import settings
@@ -18,10 +19,13 @@ from django.db import close_old_connections, connection
 
 from inference.process_runtime import ProcessRuntime
 from inference.runtime import WorldRuntime, load_runtime
+from streaming import metrics
 from streaming.peer import StreamingLoop
+from webapp import logcontext
 from webapp.fleet import services
 from webapp.fleet.models import GpuPool, Worker
 from webapp.play.models import PlaySession
+from webapp.worker import observe
 from webapp.worker.device_loop import DeviceLoop
 
 logger = logging.getLogger(__name__)
@@ -49,11 +53,25 @@ class WorkerProcess:
     connection and signalling listener; one Celery thread per slot supervises a session.
     """
 
-    def __init__(self, pool: GpuPool, slot_count: int, runtime_path: str, version: str = ""):
+    def __init__(
+        self,
+        pool: GpuPool,
+        slot_count: int,
+        runtime_path: str,
+        version: str = "",
+        metrics_port: int = 0,
+    ):
         self.pool = pool
         self.slot_count = slot_count
         self.runtime_path = runtime_path
         self.version = version
+        self.metrics_port = metrics_port
+        self.observer: observe.ObserveServer | None = None
+        # warming -> ready -> (draining <-> ready) -> stopping; /readyz and the runners read it.
+        self.state = "warming"
+        # monotonic time at which a drain ends the sessions still playing; None: not draining
+        self.drain_deadline: float | None = None
+        self.drain_exits = False  # a SIGTERM drain, as against an operator's drain from admin
         self.worker: Worker | None = None
         self.runtime: WorldRuntime | None = None
         self.loop: DeviceLoop | None = None
@@ -66,7 +84,16 @@ class WorkerProcess:
     def start(self) -> Worker:
         """Register (WARMING), load and warm the model, then become READY."""
         global _current
+        if self.metrics_port:
+            # First, so that a liveness probe has its answer while the model loads.
+            self.observer = observe.ObserveServer(
+                settings.WORKER_METRICS_ADDRESS, self.metrics_port, self.readiness
+            )
+            self.observer.start()
         self.worker = services.register_worker(self.pool, self.slot_count, self.version)
+        metrics.bind(self.pool.slug, str(self.worker.public_id))
+        logcontext.bind_worker(self.worker.public_id)
+        observe.report_slots_of(self.worker.pk)
         self._heartbeat_thread.start()
         # The device loop's thread loads and warms the model: it is the only thread that may
         # call into it (see DeviceLoop).
@@ -82,6 +109,7 @@ class WorkerProcess:
         self.streaming.start()
         _current = self
         services.mark_ready(self.worker)
+        self.state = "ready"
         logger.info("worker %s ready on queue %s", self.worker.public_id, self.worker.queue_name)
         return self.worker
 
@@ -93,7 +121,7 @@ class WorkerProcess:
 
     def _build_runtime(self) -> WorldRuntime:
         # Plain strings and numbers: the options travel to the model process (no Django there).
-        checkpoint = self.pool.checkpoint or settings.DEFAULT_CHECKPOINT
+        checkpoint = self.pool.checkpoint_path() or settings.DEFAULT_CHECKPOINT
         options: dict[str, Any] = {
             "checkpoint": str(checkpoint),
             "device": str(self.pool.device_kind),
@@ -118,9 +146,42 @@ class WorkerProcess:
             return True  # still starting
         return self.loop.is_alive() and (self.runtime is None or self.runtime.is_alive())
 
+    def readiness(self) -> tuple[bool, str]:
+        """Whether this worker takes players now, and its state in a word (for /readyz)."""
+        if self.shutting_down.is_set():
+            return False, "stopping"
+        if self.state == "ready" and not self.model_is_healthy():
+            return False, "model lost"
+        return self.state == "ready", self.state
+
+    def drain(self, seconds: float, exits: bool) -> None:
+        """Take no new players; sessions play on for at most `seconds`, then end as a
+        worker shutdown (`drain_expired`). `exits`: SIGTERM's drain, which ends in `stop`."""
+        if self.drain_deadline is None:
+            self.drain_deadline = time.monotonic() + max(0.0, seconds)
+            logger.info("worker draining: sessions end within %.0f s", seconds)
+        self.drain_exits = self.drain_exits or exits
+        self.state = "draining"
+        metrics.draining(True)
+        if self.worker is not None and exits:
+            services.set_draining(self.worker, True)
+
+    def undrain(self) -> None:
+        """An operator took the drain back (admin's "enable"): take players again."""
+        if self.drain_exits or self.drain_deadline is None:
+            return
+        self.drain_deadline = None
+        self.state = "ready"
+        metrics.draining(False)
+        logger.info("worker takes players again")
+
+    def drain_expired(self) -> bool:
+        return self.drain_deadline is not None and time.monotonic() >= self.drain_deadline
+
     def stop(self) -> None:
         """End every session as a worker shutdown, tell the players, remove the slots."""
         global _current
+        self.state = "stopping"
         self.shutting_down.set()
         if self.worker is not None:
             services.retire_worker(
@@ -133,6 +194,8 @@ class WorkerProcess:
             self.streaming.shutdown()
         if self._heartbeat_thread.is_alive():
             self._heartbeat_thread.join(timeout=5)
+        if self.observer is not None:
+            self.observer.stop()
         _current = None
 
     def _beat(self) -> None:
@@ -164,7 +227,18 @@ class WorkerProcess:
             logger.error("worker %s was retired; shutting down", self.worker.public_id)
             self.shutting_down.set()
             _signal_celery_shutdown()
+            return False
+        self._follow_operator_drain()
         return alive
+
+    def _follow_operator_drain(self) -> None:
+        """Admin's drain is a row state; the sessions here honour its bound too."""
+        assert self.worker is not None
+        state = Worker.objects.filter(pk=self.worker.pk).values_list("state", flat=True).first()
+        if state == Worker.State.DRAINING and self.drain_deadline is None:
+            self.drain(settings.WORKER_DRAIN_SECONDS, exits=False)
+        elif state == Worker.State.READY and self.state == "draining":
+            self.undrain()
 
 
 def _signal_celery_shutdown() -> None:

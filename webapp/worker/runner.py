@@ -22,7 +22,7 @@ from PIL import Image
 from inference.actions import ActionEncoder
 from streaming.signalling import SessionStream
 from streaming.tracks import video_scale
-from webapp import notify
+from webapp import logcontext, notify
 from webapp.play.models import PlaySession
 from webapp.play.services import end_session
 
@@ -98,6 +98,7 @@ def end_reason(
 
 def run(session_id: str, process: WorkerProcess) -> str | None:
     """Run the session to its end; returns the end reason this runner recorded, if any."""
+    logcontext.bind(session=session_id)
     session = claim(session_id, process)
     if session is None:
         return None
@@ -149,7 +150,7 @@ def _supervise(
 ) -> str | None:
     warned = False
     while True:
-        if process.shutting_down.wait(CHECK_SECONDS):
+        if process.shutting_down.wait(CHECK_SECONDS) or process.drain_expired():
             end_session(session, PlaySession.EndReason.WORKER_SHUTDOWN)
             return PlaySession.EndReason.WORKER_SHUTDOWN
         _record_stream_input(session, stream)

@@ -194,6 +194,7 @@ export class Stats {
         (f) => ((f.rtp - target) | 0) >= -TICK_SLACK && f.at >= change.since);
       if (shown) {
         keep(this.latencies, shown.at - change.since);
+        if (this.onPhoton) this.onPhoton(shown.at - change.since);
         const exact = Math.abs((shown.rtp - target) | 0) <= TICK_SLACK;
         if (change.hops) keep(this.hops, hopsOf(change, shown, exact));
         return false;

@@ -13,6 +13,10 @@ const iceServers = JSON.parse(document.getElementById("ice-servers").textContent
 const stats = new Stats(video, document.getElementById("stats"));
 let deadline = null;
 let stream = null;
+// Each key-to-photon time goes back to the worker too: its metrics show what players see.
+stats.onPhoton = (ms) => {
+  if (stream) stream.send({ v: 1, type: "photon", ms: Math.round(ms * 10) / 10 });
+};
 
 const LABELS = {
   Space: "Space", ShiftLeft: "Shift", ShiftRight: "Right Shift", ControlLeft: "Ctrl",

@@ -86,3 +86,27 @@ def test_a_broken_scene_index_is_a_clear_error(settings, tmp_path):
     settings.WORLD_SCENES_DIR = tmp_path
     with pytest.raises(CommandError, match="cannot read scenes"):
         seed()
+
+
+def test_the_pool_stores_its_model_relative_to_models_dir_and_workers_resolve_it_there(
+    settings, tmp_path
+):
+    settings.MODELS_DIR = tmp_path / "models"
+    settings.DEFAULT_CHECKPOINT = str(tmp_path / "models" / "crafter-small.safetensors")
+    settings.WORLD_SCENES_DIR = tmp_path / "no-scenes"
+    seed()
+    pool = GpuPool.objects.get(slug=settings.WORKER_POOL)
+    assert pool.checkpoint == "crafter-small.safetensors"
+    settings.MODELS_DIR = tmp_path / "elsewhere"  # another host, its own models directory
+    assert pool.checkpoint_path() == str(tmp_path / "elsewhere" / "crafter-small.safetensors")
+
+
+def test_a_pool_seeded_with_an_absolute_path_moves_to_the_relative_one(settings, tmp_path):
+    settings.MODELS_DIR = tmp_path
+    settings.DEFAULT_CHECKPOINT = str(tmp_path / "model.safetensors")
+    settings.WORLD_SCENES_DIR = tmp_path / "no-scenes"
+    GpuPool.objects.create(
+        name="Default", slug=settings.WORKER_POOL, checkpoint=str(tmp_path / "model.safetensors")
+    )
+    seed()
+    assert GpuPool.objects.get(slug=settings.WORKER_POOL).checkpoint == "model.safetensors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery.signals import worker_shutting_down
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from webapp import __version__
 from webapp.celery import app as celery_app
+from webapp.embedded_redis import start_if_embedded
 from webapp.fleet.models import GpuPool
 from webapp.worker import tasks  # noqa: F401  (registers the session task with this worker)
 from webapp.worker.process import WorkerProcess
@@ -18,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 ENGINE_RUNTIME = "inference.engine_runtime.EngineRuntime"
 PLACEHOLDER_RUNTIME = "inference.placeholder.PlaceholderRuntime"
+POOL_POLL_SECONDS = 2.0
 
 
 class Command(BaseCommand):
@@ -32,6 +35,18 @@ class Command(BaseCommand):
             help="slots to offer (default: the pool's slots_per_worker)",
         )
         parser.add_argument(
+            "--wait-for-pool",
+            type=float,
+            default=0.0,
+            help="seconds to wait for the pool to be created (a first install's migrate job)",
+        )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.WORKER_METRICS_PORT,
+            help="port of this worker's /healthz, /readyz and /metrics (0: none)",
+        )
+        parser.add_argument(
             "--runtime",
             default=settings.WORKER_RUNTIME,
             help="dotted path of the WorldRuntime class (default: the engine "
@@ -39,17 +54,32 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        pool = GpuPool.objects.filter(slug=options["pool"]).first()
+        start_if_embedded()  # a worker started on its own, on the embedded defaults
+        pool = self._pool(options["pool"], options["wait_for_pool"])
         if pool is None:
             known = ", ".join(GpuPool.objects.values_list("slug", flat=True)) or "none"
             raise CommandError(f"no pool with slug {options['pool']!r} (known: {known})")
         slots = options["slots"] or pool.slots_per_worker
         if slots < 1:
             raise CommandError("--slots must be at least 1")
+        if not 0 <= options["metrics_port"] <= 65535:
+            raise CommandError("--metrics-port must be a port number (0: none)")
         runtime = options["runtime"] or (ENGINE_RUNTIME if pool.checkpoint else PLACEHOLDER_RUNTIME)
-        process = WorkerProcess(pool, slots, runtime, version=__version__)
+        process = WorkerProcess(
+            pool, slots, runtime, version=__version__, metrics_port=options["metrics_port"]
+        )
         worker = process.start()
-        worker_shutting_down.connect(lambda **_: process.shutting_down.set(), weak=False)
+
+        def shutting_down(how: str = "Warm", **_) -> None:
+            # Celery's warm shutdown (the first SIGTERM or Ctrl-C) waits for the running
+            # session tasks: drain, so they play on up to WORKER_DRAIN_SECONDS. A cold one
+            # (a second signal, SIGQUIT) ends them now.
+            if how == "Warm":
+                process.drain(settings.WORKER_DRAIN_SECONDS, exits=True)
+            else:
+                process.shutting_down.set()
+
+        worker_shutting_down.connect(shutting_down, weak=False)
         self.stdout.write(f"worker {worker.public_id} serving {slots} slot(s) of {pool.slug}")
         try:
             celery_app.worker_main(
@@ -71,3 +101,12 @@ class Command(BaseCommand):
             )
         finally:
             process.stop()
+
+    def _pool(self, slug: str, wait: float) -> GpuPool | None:
+        deadline = time.monotonic() + max(0.0, wait)
+        while True:
+            pool = GpuPool.objects.filter(slug=slug).first()
+            if pool is not None or time.monotonic() >= deadline:
+                return pool
+            logger.info("pool %s does not exist yet; waiting", slug)
+            time.sleep(POOL_POLL_SECONDS)

@@ -16,7 +16,7 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from webapp.embedded_redis import stop_embedded_redis
+from webapp.embedded_redis import start_if_embedded, stop_embedded_redis
 from webapp.supervisor import Backoff, Supervisor
 
 STOP_TIMEOUT = 20
@@ -41,6 +41,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--pool", default=settings.WORKER_POOL)
         parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=int(os.environ.get("WORKER_METRICS_PORT") or 8100),
+            help="port of gpu0's /healthz, /readyz and /metrics (gpu1 the next, ...; 0: none)",
+        )
+        parser.add_argument(
             "--restart-delay",
             type=float,
             default=1.0,
@@ -50,9 +56,17 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not 0 <= options["gpu_workers"] <= 16:
             raise CommandError("--gpu-workers must be between 0 and 16")
+        if not 0 <= options["metrics_port"] <= 65535 - 16:
+            raise CommandError("--metrics-port must be a port number (0: none)")
         if not 0 < options["restart_delay"] <= 300:
             raise CommandError("--restart-delay must be more than 0 and at most 300 seconds")
+        start_if_embedded()
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
+        # Ctrl-C on a laptop stops at once: sessions end as a worker shutdown, with no drain
+        # (unless WORKER_DRAIN_SECONDS is set, and below the stop timeout).
+        env.setdefault("WORKER_DRAIN_SECONDS", "0")
+        # The workers' health and metrics listen where the web server does.
+        env.setdefault("WORKER_METRICS_ADDRESS", options["host"])
         if options["host"] in LOOPBACK_HOSTS and not settings.WEBRTC_HOST_ADDRESSES:
             # Only browsers on this machine can reach a loopback web server, so the worker
             # offers them loopback ICE candidates (aioice leaves loopback out by default).
@@ -107,6 +121,8 @@ class Command(BaseCommand):
         }
         for n in range(options["gpu_workers"]):
             commands[f"gpu{n}"] = [python, "manage.py", "rungpuworker", "--pool", options["pool"]]
+            if options["metrics_port"]:
+                commands[f"gpu{n}"] += ["--metrics-port", str(options["metrics_port"] + n)]
         supervisor = Supervisor(
             commands,
             env=env,
@@ -129,6 +145,6 @@ class Command(BaseCommand):
             self.stdout.write("stopping...")
         finally:
             supervisor.stop()
-            if not os.environ.get("REDIS_URL"):
+            if settings.EMBEDDED_REDIS:
                 stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
             self.stdout.write("stopped.")

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from webapp.accounts.models import User
-from webapp.fleet.models import GpuPool
+from webapp.fleet.models import GpuPool, stored_checkpoint
 from webapp.worlds.scenes import SceneError, install, placeholder_scenes, recorded_scenes
 
 
@@ -21,16 +21,18 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
+        checkpoint = stored_checkpoint(settings.DEFAULT_CHECKPOINT)
         pool, created = GpuPool.objects.get_or_create(
             slug=settings.WORKER_POOL,
-            defaults={"name": "Default (CPU)", "checkpoint": settings.DEFAULT_CHECKPOINT},
+            defaults={"name": "Default (CPU)", "checkpoint": checkpoint},
         )
         if created:
             self.stdout.write(f"created pool {pool.slug}")
-        elif not pool.checkpoint and settings.DEFAULT_CHECKPOINT:
-            # A checkout that gained the trained model moves its pool onto it.
-            GpuPool.objects.filter(pk=pool.pk).update(checkpoint=settings.DEFAULT_CHECKPOINT)
-            self.stdout.write(f"pool {pool.slug} now runs {settings.DEFAULT_CHECKPOINT}")
+        elif checkpoint and pool.checkpoint in ("", settings.DEFAULT_CHECKPOINT):
+            # A checkout that gained the trained model moves its pool onto it; one seeded
+            # before pools stored paths relative to MODELS_DIR gets the relative path.
+            GpuPool.objects.filter(pk=pool.pk).update(checkpoint=checkpoint)
+            self.stdout.write(f"pool {pool.slug} now runs {checkpoint}")
         for line in install(self._scenes(), pool):
             self.stdout.write(line)
         self._ensure_admin(options["admin_username"])
