@@ -65,11 +65,16 @@ def machine() -> str:
     )
 
 
-def stop_own_redis() -> None:
-    """Stop the embedded Redis if this bench started it, so no redis-server outlives it."""
+def run_with_own_redis(main: Callable[[], object]) -> None:
+    """Run `main` with the embedded Redis started if the settings use it (no REDIS_URL), and
+    stop it afterwards if this bench started it, so no redis-server outlives the bench."""
     from django.conf import settings
 
-    from webapp.embedded_redis import started_here, stop_embedded_redis
+    from webapp.embedded_redis import start_if_embedded, started_here, stop_embedded_redis
 
-    if started_here(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT):
-        stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
+    start_if_embedded()
+    try:
+        main()
+    finally:
+        if started_here(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT):
+            stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)

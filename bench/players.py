@@ -486,12 +486,6 @@ def cpu_model() -> str:
 
 
 if __name__ == "__main__":
-    from common import stop_own_redis
+    from common import run_with_own_redis
 
-    from webapp.embedded_redis import start_if_embedded
-
-    start_if_embedded()
-    try:
-        main()
-    finally:
-        stop_own_redis()
+    run_with_own_redis(main)

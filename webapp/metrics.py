@@ -9,10 +9,12 @@ histogram counts tickets by how long they waited for their (latest) offer.
 
 from __future__ import annotations
 
+import hmac
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CollectorRegistry, generate_latest
@@ -23,9 +25,17 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from webapp.worker.observe import token_accepted
-
 WAIT_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def token_accepted(header: str | None) -> bool:
+    """Whether an Authorization header passes METRICS_TOKEN (anything passes when unset).
+
+    The web tier's /metrics and every worker's (webapp/worker/observe.py) ask the same."""
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    return hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())
 
 
 class ServiceCollector:

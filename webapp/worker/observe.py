@@ -10,30 +10,21 @@ worker's slots by state, read from the database at scrape time; with METRICS_TOK
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from django.conf import settings
 from django.db import close_old_connections
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from streaming import metrics
+from webapp.metrics import token_accepted
 
 logger = logging.getLogger(__name__)
-
-
-def token_accepted(header: str | None) -> bool:
-    """Whether an Authorization header passes METRICS_TOKEN (anything passes when unset)."""
-    token = settings.METRICS_TOKEN
-    if not token:
-        return True
-    return hmac.compare_digest((header or "").encode(), f"Bearer {token}".encode())
 
 
 class SlotCollector:
