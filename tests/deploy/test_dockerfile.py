@@ -93,8 +93,10 @@ def test_collectstatic_runs_at_build_time_without_starting_redis():
 
 def test_the_base_python_is_the_one_the_project_requires():
     assert pyproject()["project"]["requires-python"] == ">=3.11,<3.12"
+    default = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert default and default[1].startswith("python:3.11-slim")
     for name in ("base", "requirements"):
-        assert stages()[name][0][1].startswith("python:3.11-slim")
+        assert stages()[name][0][1].startswith("${PYTHON_IMAGE} AS ")
 
 
 def test_the_requirements_step_lists_the_project_dependencies(tmp_path):
