@@ -95,7 +95,8 @@ def record_shard(cfg: RecordConfig, index: int) -> dict:
     return {"frames": frames, "actions": actions, "held": held, "segment": segment}
 
 
-def _write_shard(out: Path, index: int, data: dict) -> dict:
+def write_shard(out: Path, index: int, data: dict) -> dict:
+    """Write shard `index` of `out` atomically; its manifest entry."""
     path = out / shard_name(index)
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **data)
@@ -113,7 +114,7 @@ def _write_shard(out: Path, index: int, data: dict) -> dict:
 
 def _job(args: tuple[RecordConfig, str, int]) -> dict:
     cfg, out, index = args
-    return _write_shard(Path(out), index, record_shard(cfg, index))
+    return write_shard(Path(out), index, record_shard(cfg, index))
 
 
 def load_manifest(out: Path) -> dict:
@@ -124,7 +125,8 @@ def load_manifest(out: Path) -> dict:
     return {"shards": []}
 
 
-def _save_manifest(out: Path, manifest: dict) -> None:
+def save_manifest(out: Path, manifest: dict) -> None:
+    """Replace the manifest atomically."""
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
     os.replace(tmp, out / MANIFEST)
@@ -163,12 +165,12 @@ def record(
             for entry in results:
                 manifest["shards"].append(entry)
                 manifest["shards"].sort(key=lambda s: s["index"])
-                _save_manifest(out, manifest)
+                save_manifest(out, manifest)
                 bar.update(entry["frames"])
         finally:
             if pool is not None:
                 pool.terminate()
-    _save_manifest(out, manifest)
+    save_manifest(out, manifest)
     return manifest
 
 

@@ -5,6 +5,9 @@ state, EMA, the finished autoencoder). Seeding writes the two state files the ph
 ae.pt marked done (the checkpoint's encoder defines the latents; retraining it would invalidate
 the DiT) and dit.pt whose live and EMA weights are both the exported EMA weights, with no
 optimizer state: the DiT phase then warms its learning rate up again from the seeded step.
+With reset_actions the DiT's action embedding starts at zero (it ignores every action) and
+must be learnt again from the run's own labels: the IDM experiment's way of asking how good
+a set of labels is, everything else equal.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ class SeedError(ValueError):
     """The run directory cannot be seeded from the given checkpoint."""
 
 
-def seed_run(run: Path, checkpoint: Path) -> tuple[WorldConfig, ActionSpace]:
+def seed_run(
+    run: Path, checkpoint: Path, reset_actions: bool = False
+) -> tuple[WorldConfig, ActionSpace]:
     """Seed `run` from `checkpoint` (or resume an already seeded run); its world and actions.
 
     The world config comes from the checkpoint, never from a preset, so the seeded weights always
@@ -55,17 +60,27 @@ def seed_run(run: Path, checkpoint: Path) -> tuple[WorldConfig, ActionSpace]:
         ae_path,
     )
     weights = loaded.dit.state_dict()
+    if reset_actions:
+        for name in ("external_cond.weight", "external_cond.bias"):
+            weights[name] = torch.zeros_like(weights[name])
     torch.save(
         {
             "step": step,
             "losses": [],
             "warmup_from": step,
             "init_from": str(checkpoint),
+            "reset_actions": reset_actions,
             "model": weights,
             "ema": weights,
             "opt": None,
         },
         dit_path,
     )
-    logger.info("seeded %s from %s (DiT step %d)", run, checkpoint, step)
+    logger.info(
+        "seeded %s from %s (DiT step %d%s)",
+        run,
+        checkpoint,
+        step,
+        ", action embedding reset" if reset_actions else "",
+    )
     return loaded.config, loaded.action_space

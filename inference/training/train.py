@@ -109,6 +109,21 @@ def _sampling_overrides(parser: argparse.ArgumentParser, args: argparse.Namespac
     return world
 
 
+def _world(parser: argparse.ArgumentParser, args: argparse.Namespace, run: Path):
+    # The run's world and actions: seeded from --init-from, or the preset's.
+    if args.init_from is not None:
+        try:
+            world, space = seed_run(run, args.init_from, args.reset_actions)
+        except (CheckpointError, SeedError) as exc:
+            parser.error(f"--init-from: {exc}")
+    else:
+        if args.reset_actions:
+            parser.error("--reset-actions needs --init-from")
+        world = get_preset(args.preset)
+        space = get_action_space(world.action_space)
+    return _sampling_overrides(parser, args, world), space
+
+
 def main(argv: list[str] | None = None) -> None:
     """CLI: run (or resume) every phase."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -121,6 +136,12 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         metavar="CHECKPOINT",
         help="continue from an exported model (its config replaces --preset)",
+    )
+    parser.add_argument(
+        "--reset-actions",
+        action="store_true",
+        help="with --init-from: start the DiT's action embedding at zero, to be learnt "
+        "from this run's labels",
     )
     parser.add_argument("--export", default="models/crafter-small.safetensors")
     parser.add_argument("--phases", default="ae,latents,dit,export")
@@ -176,15 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     _pidfile(run.parent / "train.pid")
-    if args.init_from is not None:
-        try:
-            world, space = seed_run(run, args.init_from)
-        except (CheckpointError, SeedError) as exc:
-            parser.error(f"--init-from: {exc}")
-    else:
-        world = get_preset(args.preset)
-        space = get_action_space(world.action_space)
-    world = _sampling_overrides(parser, args, world)
+    world, space = _world(parser, args, run)
     phases = args.phases.split(",")
     if set(phases) - {"export"}:  # exporting alone needs only the run folder
         train = load_recording(args.data, "train", args.holdout, args.limit_shards)

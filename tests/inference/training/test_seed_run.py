@@ -103,3 +103,27 @@ def test_the_cli_refuses_zero_denoising_steps_before_touching_anything(tmp_path,
         train_main(["--ddim-steps", "0", "--run", str(tmp_path / "run")])
     assert exit_info.value.code == 2
     assert "--ddim-steps" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_reset_actions_starts_the_action_embedding_at_zero_and_learns_it(tmp_path, exported):
+    run = tmp_path / "run"
+    world, space = seed_run(run, exported, reset_actions=True)
+    seeded = torch.load(run / "dit.pt", weights_only=False)
+    before = load_checkpoint(exported).dit.state_dict()
+    for name, tensor in seeded["model"].items():
+        if name.startswith("external_cond."):
+            assert not tensor.any() and not seeded["ema"][name].any()
+        else:
+            assert torch.equal(tensor, before[name])  # everything else is the exported model
+    train, test = tiny_recording(64, 0), tiny_recording(32, 1)
+    lat = {"train": torch.randn(64, 4, 4, 4), "test": torch.randn(32, 4, 4, 4)}
+    state = train_dit(
+        run, world, space, train, test, lat, DiTTrainConfig(steps=12, batch=2, clip=4, warmup=2)
+    )
+    assert state["model"]["external_cond.weight"].abs().sum() > 0  # learnt from the labels
+
+
+def test_reset_actions_without_init_from_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--reset-actions", "--run", str(tmp_path / "run"), "--data", str(tmp_path)])
+    assert "--reset-actions needs --init-from" in capsys.readouterr().err
