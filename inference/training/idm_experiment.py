@@ -130,7 +130,7 @@ def make_twin(source: Path, work: Path) -> dict:
     return result
 
 
-def train_arms(work: Path, init: Path, steps: int, minutes_note: str) -> None:
+def train_arms(work: Path, init: Path, steps: int, stamp: str) -> None:
     from ..checkpoints import load_checkpoint
 
     start = load_checkpoint(init).training_step or 0
@@ -162,7 +162,7 @@ def train_arms(work: Path, init: Path, steps: int, minutes_note: str) -> None:
                 "1000",
             ]
         )
-        (work / f"{arm}.trained").write_text(minutes_note)
+        (work / f"{arm}.trained").write_text(stamp)
 
 
 def evaluate_arms(work: Path, cases: int, long: bool) -> dict:

@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> str:
             bar.update(1)
 
         model_frames = resampled(
-            ((t, fit(f, cfg.frame_size, info)) for t, f in source), cfg.fps, info.rate
+            ((t, fit(f, cfg.frame_size)) for t, f in source), cfg.fps, info.rate
         )
         try:
             actions, confidence = label_frames(idm, model_frames, args.batch, on_frame)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -42,15 +42,12 @@ class SourceInfo:
     size: tuple[int, int] = (0, 0)  # source width, height
     expected_seconds: float = 0.0  # stated duration, 0 when unknown
     frames_read: int = 0
-    crop: tuple[int, int] = (0, 0)  # the centre crop's width, height
-    notes: list[str] = field(default_factory=list)
 
     def describe(self, out_frames: int, rate: float, frame_size: tuple[int, int]) -> str:
         width, height = self.size
+        _, _, crop_h, crop_w = centre_crop(height, width, frame_size)
         crop = (
-            "no crop"
-            if self.crop == self.size
-            else f"centre-cropped to {self.crop[0]}x{self.crop[1]}"
+            "no crop" if (crop_w, crop_h) == self.size else f"centre-cropped to {crop_w}x{crop_h}"
         )
         return (
             f"{self.path}: {self.kind}, {self.frames_read} frames at {self.rate:.3g} fps, "
@@ -67,8 +64,10 @@ def _numbered(path: Path) -> list[Path]:
     return sorted((p for p in path.iterdir() if p.suffix.lower() == ".png"), key=key)
 
 
-def _png_frames(path: Path, rate: float, info: SourceInfo) -> Iterator[tuple[float, np.ndarray]]:
-    for i, file in enumerate(_numbered(path)):
+def _png_frames(
+    files: list[Path], rate: float, info: SourceInfo
+) -> Iterator[tuple[float, np.ndarray]]:
+    for i, file in enumerate(files):
         try:
             with Image.open(file) as img:
                 frame = np.asarray(img.convert("RGB"))
@@ -118,11 +117,12 @@ def open_frames(path: str | Path, folder_rate: float) -> tuple[SourceInfo, Itera
     """(info, iterator of (seconds, RGB uint8 (H,W,3))) for a video file or a PNG folder."""
     path = Path(path)
     if path.is_dir():
-        if not _numbered(path):
+        files = _numbered(path)
+        if not files:
             raise VideoError(f"{path}: no PNG frames in this folder")
         info = SourceInfo(path, "png folder", folder_rate)
-        info.expected_seconds = len(_numbered(path)) / folder_rate
-        return info, _png_frames(path, folder_rate, info)
+        info.expected_seconds = len(files) / folder_rate
+        return info, _png_frames(files, folder_rate, info)
     if not path.exists():
         raise VideoError(f"{path}: no such file or folder")
     try:
@@ -145,17 +145,20 @@ def open_frames(path: str | Path, folder_rate: float) -> tuple[SourceInfo, Itera
     return info, _video_frames(container, info)
 
 
-def fit(frame: np.ndarray, size: tuple[int, int], info: SourceInfo) -> np.ndarray:
-    """Centre-crop to the aspect ratio of size (H, W), then area-resize: uint8 (H,W,3)."""
-    h, w = frame.shape[:2]
+def centre_crop(h: int, w: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the largest centre crop with the aspect ratio of size."""
     target_h, target_w = size
     crop_w = min(w, round(h * target_w / target_h))
     crop_h = min(h, round(w * target_h / target_w))
-    top, left = (h - crop_h) // 2, (w - crop_w) // 2
-    info.crop = (crop_w, crop_h)
+    return (h - crop_h) // 2, (w - crop_w) // 2, crop_h, crop_w
+
+
+def fit(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Centre-crop to the aspect ratio of size (H, W), then area-resize: uint8 (H,W,3)."""
+    top, left, crop_h, crop_w = centre_crop(*frame.shape[:2], size)
     img = Image.fromarray(frame[top : top + crop_h, left : left + crop_w])
     if (crop_h, crop_w) != size:
-        img = img.resize((target_w, target_h), Image.Resampling.BOX)
+        img = img.resize((size[1], size[0]), Image.Resampling.BOX)
     return np.asarray(img)
 
 
