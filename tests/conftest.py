@@ -38,6 +38,14 @@ def _clear_rate_limits(_embedded_redis):
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _clear_queue_snapshots():
+    # Each process keeps its pools' last queue snapshot; primary keys repeat between tests.
+    from webapp.queue.snapshot import snapshots
+
+    snapshots.clear()
+
+
 @pytest.fixture
 def pool(db):
     return GpuPool.objects.create(

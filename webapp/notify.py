@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -32,8 +32,12 @@ def send_now(group: str, message: dict) -> None:
 
 
 def send(group: str, event_type: str, **payload) -> None:
-    """Send after the current transaction commits, so pages never read a state not yet saved."""
-    message = {"type": event_type, **payload}
+    """Send after the current transaction commits, so pages never read a state not yet saved.
+
+    Each message carries a fresh `event_id`: a page that reads shared state on an event asks for
+    a reading taken after that event arrived (webapp/queue/snapshot.py).
+    """
+    message = {"type": event_type, "event_id": uuid4().hex, **payload}
     transaction.on_commit(lambda: send_now(group, message))
 
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from webapp import logcontext, notify
 from webapp.queue import services
 from webapp.queue.models import Ticket
+from webapp.queue.snapshot import snapshots
 from webapp.wsutil import CLOSE_FORBIDDEN, OwnedObjectConsumer
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ class QueueConsumer(OwnedObjectConsumer):
         if self.ticket is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        # Kept apart: refreshing the ticket's row drops its cached pool.
+        self.pool = self.ticket.pool
         logcontext.bind(ticket=self.ticket.public_id)
         self.groups_joined = [
             notify.ticket_group(self.ticket.public_id),
@@ -69,17 +72,22 @@ class QueueConsumer(OwnedObjectConsumer):
         )
 
     @database_sync_to_async
-    def _status(self) -> dict:
-        data = services.status(self.ticket).as_dict()
+    def _status(self, event_id: str | None) -> dict:
+        if event_id is None:
+            # No event woke us (connect, heartbeat, leave): the row says whether the ticket
+            # still waits, in case a push was missed; a young snapshot gives the place.
+            self.ticket.refresh_from_db()
+        snapshot = snapshots.get(self.pool, event_id)
+        data = services.status(self.ticket, snapshot, row_fresh=event_id is None).as_dict()
         if data["session"]:
             data["play_url"] = reverse("play-session", args=[data["session"]])
         return data
 
-    async def send_status(self):
-        await self.send_json({"type": "status", **await self._status()})
+    async def send_status(self, event_id: str | None = None):
+        await self.send_json({"type": "status", **await self._status(event_id)})
 
     async def queue_changed(self, event):
-        await self.send_status()
+        await self.send_status(event.get("event_id"))
 
     async def ticket_changed(self, event):
-        await self.send_status()
+        await self.send_status(event.get("event_id"))

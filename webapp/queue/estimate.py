@@ -54,21 +54,29 @@ def slot_free_times(pool, typical: float, now=None) -> list[float] | None:
     return times
 
 
-def estimate_wait_seconds(pool, position: int, now=None) -> float | None:
-    """Expected seconds until the player at `position` (1 = next) gets a slot, None if no capacity.
+def estimate_turns(pool, count: int, now=None) -> list[float] | None:
+    """Expected seconds until each of the next `count` players gets a slot; None if no capacity.
 
     Each slot frees at its own expected time and then serves back-to-back sessions of the
-    typical length; the n-th slot-freeing event is the n-th player's turn.
+    typical length; the n-th slot-freeing event is the n-th player's turn. One pass serves every
+    position, so the whole queue costs O(count log slots), not a pass per waiting player.
     """
-    if position < 1:
-        return 0.0
     typical = typical_session_seconds(pool)
     times = slot_free_times(pool, typical, now)
     if times is None:
         return None
     heapq.heapify(times)
-    turn = 0.0
-    for _ in range(position):
+    turns = []
+    for _ in range(count):
         turn = heapq.heappop(times)
         heapq.heappush(times, turn + typical)
-    return turn
+        turns.append(turn)
+    return turns
+
+
+def estimate_wait_seconds(pool, position: int, now=None) -> float | None:
+    """Seconds until the player at `position` (1 = next) gets a slot; None if no capacity."""
+    if position < 1:
+        return 0.0
+    turns = estimate_turns(pool, position, now)
+    return None if turns is None else turns[-1]

@@ -15,9 +15,8 @@ from webapp.fleet.models import GpuPool, Slot
 from webapp.play import limits
 from webapp.play.models import PlaySession
 from webapp.queue.dispatch import dispatch_pool
-from webapp.queue.estimate import estimate_wait_seconds
 from webapp.queue.models import Ticket
-from webapp.queue.ordering import queue_order
+from webapp.queue.snapshot import Place, PoolSnapshot, snapshots
 
 logger = logging.getLogger(__name__)
 
@@ -144,16 +143,25 @@ def heartbeat(ticket: Ticket) -> None:
     )
 
 
-def status(ticket: Ticket) -> TicketStatus:
-    """What the queue page shows; computed from the database each time."""
-    ticket.refresh_from_db()
-    pool = ticket.pool
-    order = queue_order(pool)
-    position = order.index(ticket.id) + 1 if ticket.id in order else None
-    capacity = pool.live_slots().count()
-    estimate = None
-    if position is not None:
-        estimate = estimate_wait_seconds(pool, position)
+def status(
+    ticket: Ticket, snapshot: PoolSnapshot | None = None, row_fresh: bool = False
+) -> TicketStatus:
+    """What the queue page shows. A waiting ticket's place comes from the pool's snapshot (a
+    fresh one when none is given). The ticket's row is read unless `row_fresh` says the caller
+    just read it, and only when the snapshot lacks the ticket or the row says it left the line.
+    """
+    if snapshot is not None and (not row_fresh or ticket.state == Ticket.State.WAITING):
+        place = snapshot.places.get(ticket.id)
+        if place is not None:
+            return _waiting_status(ticket, place, snapshot)
+    if not row_fresh:
+        ticket.refresh_from_db()
+    if snapshot is None or ticket.state == Ticket.State.WAITING:
+        # Waiting but missing: the snapshot predates the ticket (or its return to the line).
+        snapshot = snapshots.refresh(ticket.pool)
+        place = snapshot.places.get(ticket.id)
+        if place is not None:
+            return _waiting_status(ticket, place, snapshot)
     offer_left = None
     if ticket.state == Ticket.State.OFFERED and ticket.offer_expires_at:
         offer_left = max(0.0, (ticket.offer_expires_at - timezone.now()).total_seconds())
@@ -162,12 +170,25 @@ def status(ticket: Ticket) -> TicketStatus:
     return TicketStatus(
         ticket=str(ticket.public_id),
         state=ticket.state,
-        position=position,
-        waiting=len(order),
-        estimated_wait=None if estimate is None else round(estimate, 1),
+        position=None,
+        waiting=snapshot.waiting,
+        estimated_wait=None,
         offer_seconds_left=None if offer_left is None else round(offer_left, 1),
-        capacity=capacity,
+        capacity=snapshot.capacity,
         session=str(session) if session else None,
+    )
+
+
+def _waiting_status(ticket: Ticket, place: Place, snapshot: PoolSnapshot) -> TicketStatus:
+    return TicketStatus(
+        ticket=str(ticket.public_id),
+        state=Ticket.State.WAITING,
+        position=place.position,
+        waiting=snapshot.waiting,
+        estimated_wait=place.estimated_wait,
+        offer_seconds_left=None,
+        capacity=snapshot.capacity,
+        session=None,
     )
 
 
