@@ -100,9 +100,15 @@ class PhotonMessage:
 
 
 def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ProtocolError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        # A JSON integer past float's range (1e309 written out) overflows here, not in json.
+        number = float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:
+        number = math.inf
+    if isinstance(value, bool) or not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+        raise ProtocolError(f"{what} must be a finite number, got {shown}")
+    return number
 
 
 def _clamp(value: float, limit: float) -> float:

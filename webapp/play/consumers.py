@@ -51,6 +51,7 @@ class PlayConsumer(OwnedObjectConsumer):
         await self.send_status()
 
     async def disconnect(self, code):
+        self.log_rejections()
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await database_sync_to_async(services.record_connection)(self.session, False)
@@ -69,14 +70,14 @@ class PlayConsumer(OwnedObjectConsumer):
         sdp = content.get("sdp")
         offer_id = content.get("offer_id")
         if not isinstance(sdp, str) or not sdp.startswith("v=0"):
-            await self.send_json({"type": "error", "error": "an offer needs an SDP string"})
+            await self.reject("bad_field", "an offer needs an SDP string")
             return
         if offer_id is not None and (
             isinstance(offer_id, bool)
             or not isinstance(offer_id, int)
             or not 0 <= offer_id < MAX_OFFER_ID
         ):
-            await self.send_json({"type": "error", "error": "offer_id must be an integer"})
+            await self.reject("bad_field", "offer_id must be an integer")
             return
         status = await self._status()
         if status["state"] != PlaySession.State.RUNNING:
@@ -92,13 +93,10 @@ class PlayConsumer(OwnedObjectConsumer):
             )
             return
         if self._offering_too_fast():
-            await self.send_json(
-                {
-                    "type": "signal",
-                    "kind": "error",
-                    "offer_id": offer_id,
-                    "error": "too many offers; try again in a moment",
-                }
+            await self.reject(
+                "too_fast",
+                "too many offers; try again in a moment",
+                reply={"type": "signal", "kind": "error", "offer_id": offer_id},
             )
             return
         await self.channel_layer.group_send(
