@@ -78,3 +78,13 @@ def run_with_own_redis(main: Callable[[], object]) -> None:
     finally:
         if started_here(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT):
             stop_embedded_redis(settings.EMBEDDED_REDIS_DIR, settings.EMBEDDED_REDIS_PORT)
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names (a bench's own) if it is missing."""
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')

@@ -52,7 +52,7 @@ django.setup()
 
 import redis  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
-from common import machine, print_table  # noqa: E402
+from common import ensure_postgres_database, machine, print_table  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
@@ -80,13 +80,7 @@ STALL_SECONDS = 60
 
 def create_database() -> None:
     """The bench's own PostgreSQL database, made once."""
-    import psycopg
-
-    name = settings.DATABASES["default"]["NAME"]
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
+    ensure_postgres_database(DATABASE_URL)
     call_command("migrate", verbosity=0)
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from webapp import notify
 from webapp.fleet.models import GpuPool, Slot, Worker
 from webapp.queue.models import Ticket
-from webapp.queue.ordering import queue_order
+from webapp.queue.ordering import next_in_line
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,9 @@ def _offer_one(pool: GpuPool) -> Ticket | None:
         slot = _free_slot(pool)
         if slot is None:
             return None
-        order = queue_order(pool)
-        if not order:
+        ticket_id = next_in_line(pool)
+        if ticket_id is None:
             return None
-        ticket_id = order[0]
         # The worker must still be ready as this statement runs: a reaper or drain that
         # committed since the slot was read wins, and this dispatcher loses the race.
         claimed = Slot.objects.filter(

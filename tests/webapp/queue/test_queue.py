@@ -15,6 +15,7 @@ from webapp.play.services import ConfirmError, confirm
 from webapp.queue import services
 from webapp.queue.dispatch import dispatch_pool
 from webapp.queue.models import Ticket
+from webapp.queue.ordering import next_in_line, queue_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -157,3 +158,27 @@ def test_a_draining_pool_takes_no_one(world, owner):
     world.pool.save()
     with pytest.raises(services.QueueError, match="not taking players"):
         services.join(owner, world)
+
+
+@pytest.mark.parametrize("share", [0.25, 0.5, 0.75])
+def test_the_next_in_line_is_the_head_of_the_whole_order_at_every_step(world, make_user, share):
+    world.pool.priority_share = share
+    world.pool.save()
+    group = Group.objects.create(name="supporters")
+    GroupPolicy.objects.create(group=group, tier=GroupPolicy.Tier.PRIORITY)
+    for n in range(14):
+        user = make_user()
+        if n % 3 != 1:
+            user.groups.add(group)
+        ticket = services.join(user, world)
+        if n in (5, 9):
+            Ticket.objects.filter(pk=ticket.pk).update(front=True)
+    heads = []
+    while order := queue_order(world.pool):
+        assert next_in_line(world.pool) == order[0]
+        heads.append(order[0])
+        # Served: the offer history the share looks back on grows by one.
+        Ticket.objects.filter(pk=order[0]).update(
+            state=Ticket.State.OFFERED, offered_at=timezone.now()
+        )
+    assert next_in_line(world.pool) is None and len(heads) == 14
