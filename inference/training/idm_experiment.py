@@ -213,8 +213,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--idm", type=Path, default=Path("models/idm-crafter.safetensors"))
     parser.add_argument("--init-from", type=Path, default=Path("models/crafter-small.safetensors"))
     parser.add_argument("--work", type=Path, default=Path("var/idm/experiment"))
-    parser.add_argument("--steps", type=int, default=600, help="DiT steps per arm")
-    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument(
+        "--steps", type=int, default=3000, help="DiT steps per arm (600 is too few to learn)"
+    )
+    parser.add_argument("--cases", type=int, default=500)
     parser.add_argument("--skip-long", action="store_true")
     parser.add_argument("--phases", default=",".join(PHASES))
     args = parser.parse_args(argv)
