@@ -1,13 +1,14 @@
 """Queue load: N queued players, each a real websocket client with its own logged-in session.
 
-Starts the web tier as deploy/ runs it (gunicorn with a uvicorn worker) on PostgreSQL and Redis,
-gives N players their own accounts and session cookies, queues them behind a worker whose two
-slots are taken, and opens every player's queue socket, which heartbeats as the page does. Every
---period seconds the line moves, alternately because the player at the front leaves (through
-their own socket) and because a session ends and its slot is offered to the front; a new player
-joins at the back so the line stays N long. Each client notes when its page first shows its new
-place. Printed per variant: update latency p50/p95/max over every (client, change), updates that
-never came, tickets lost, and the web process's CPU per change and per status message.
+Starts the web tier as deploy/ runs it (gunicorn, --web-workers uvicorn workers) on PostgreSQL
+and Redis, gives N players their own accounts and session cookies, queues them behind a worker
+whose two slots are taken, and opens every player's queue socket, which heartbeats as the page
+does. Every --period seconds the line moves, alternately because the player at the front
+leaves (through their own socket) and because a session ends and its slot is offered to the
+front; a new player joins at the back so the line stays N long. Each client notes when its page
+first shows its new place. Printed per variant: update latency p50/p95/max over every (client,
+change), updates that never came, tickets lost, sockets the server dropped, and the web tier's
+CPU per change and per status message.
 
 Variants (--variants snapshot,recompute): "recompute" serves the same app with every page
 recomputing the whole line on every event and heartbeat (webapp/queue/snapshot.py's "before").
@@ -227,11 +228,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_web(variant: str, port: int) -> subprocess.Popen:
+def start_web(variant: str, port: int, workers: int) -> subprocess.Popen:
     env = dict(
         os.environ,
         QUEUE_LOAD_VARIANT=variant,
-        WEB_CONCURRENCY="1",
+        WEB_CONCURRENCY=str(workers),
+        DATABASE_CONN_MAX_AGE="60",  # as deploy/.env.example sets it
         BIND=f"127.0.0.1:{port}",
         PYTHONPATH=f"{REPO}:{REPO / 'bench'}",
         LOG_LEVEL="WARNING",
@@ -321,7 +323,9 @@ async def keep_alive(worker: Worker) -> None:
         await asyncio.sleep(2)
 
 
-async def run_variant(variant: str, count: int, seconds: float, period: float) -> Result:
+async def run_variant(
+    variant: str, count: int, seconds: float, period: float, workers: int
+) -> Result:
     await sync_to_async(empty_everything)()
     fleet_ = await sync_to_async(make_fleet)()
     for user, _ in await sync_to_async(make_players)(2, 0):
@@ -334,7 +338,7 @@ async def run_variant(variant: str, count: int, seconds: float, period: float) -
         user, cookie = accounts.popleft()
         line.append(Player(await sync_to_async(queue.join)(user, fleet_.world), cookie, tally))
     port = free_port()
-    web = start_web(variant, port)
+    web = start_web(variant, port, workers)
     base = f"127.0.0.1:{port}"
     alive = asyncio.create_task(keep_alive(fleet_.worker))
     try:
@@ -423,12 +427,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--period", type=float, default=5.0, help="seconds between changes")
     parser.add_argument("--variants", default="snapshot")
+    parser.add_argument(
+        "--web-workers", type=int, default=2, help="gunicorn's uvicorn workers (one per core)"
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     if set(variants) - {"snapshot", "recompute"}:
         parser.error("--variants: snapshot and/or recompute")
-    if args.players < 2 or args.period <= 0 or args.minutes <= 0:
-        parser.error("--players must be at least 2; --period and --minutes positive")
+    if args.players < 2 or args.period <= 0 or args.minutes <= 0 or args.web_workers < 1:
+        parser.error("--players >= 2, --web-workers >= 1, --period and --minutes positive")
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per player, both ends
     logging.getLogger("webapp").setLevel(logging.WARNING)
@@ -438,7 +445,11 @@ def main() -> None:
     try:
         for variant in variants:
             results.append(
-                asyncio.run(run_variant(variant, args.players, 60 * args.minutes, args.period))
+                asyncio.run(
+                    run_variant(
+                        variant, args.players, 60 * args.minutes, args.period, args.web_workers
+                    )
+                )
             )
             print(row(results[-1]), flush=True)
     finally:

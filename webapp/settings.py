@@ -90,7 +90,18 @@ TEMPLATES = [
 # --- Database --------------------------------------------------------------------------------
 SQLITE_PATH = DATA_DIR / "reverie.sqlite3"
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{SQLITE_PATH}")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# Seconds a database connection is kept for the next request or websocket call (0: a new one
+# each time). On PostgreSQL every new connection forks a server process, which costs more than
+# the queries of a queue page's heartbeat; deploy/ sets 60. Kept connections are checked before
+# reuse, so a restarted database costs one failed check, not an error page.
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 0)
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=DATABASE_CONN_MAX_AGE,
+        conn_health_checks=DATABASE_CONN_MAX_AGE > 0,
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions let the web server, beat and the workers share one file
     # without "database is locked"; the test database is a file so that other processes
