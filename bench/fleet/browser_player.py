@@ -1,0 +1,83 @@
+"""One player in headless Chromium, run on the fleet's client host: sign up, queue, play, and
+report what the page measured (JSON on stdout).
+
+Run inside the client namespace (`ip netns exec ... python bench/fleet/browser_player.py`), so
+every packet the browser sends goes to the edge network: the web host and the TURN relay.
+Reported: decoded fps over --seconds of play, and the ICE pair the video arrived on (its local
+and remote candidate types; "relay" on the local side means through TURN).
+
+Usage: browser_player.py --url http://203.0.113.11:8000 --username NAME [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.e2e.players import decoded_fps, queue_and_play, sign_up, start_playing  # noqa: E402
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]  # fmt: skip
+
+SELECTED_PAIR_JS = """async () => {
+  const report = await window.reverie.stream.pc.getStats();
+  const byId = new Map();
+  report.forEach((s) => byId.set(s.id, s));
+  for (const s of byId.values()) {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      const pair = byId.get(s.selectedCandidatePairId);
+      const local = byId.get(pair.localCandidateId), remote = byId.get(pair.remoteCandidateId);
+      return {local: local.candidateType, remote: remote.candidateType,
+              local_address: local.address, remote_address: remote.address};
+    }
+  }
+  for (const s of byId.values()) {
+    if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") {
+      const local = byId.get(s.localCandidateId), remote = byId.get(s.remoteCandidateId);
+      return {local: local.candidateType, remote: remote.candidateType,
+              local_address: local.address, remote_address: remote.address};
+    }
+  }
+  return null;
+}"""
+
+
+def play(url: str, username: str, world: str, seconds: float) -> dict:
+    with tempfile.TemporaryDirectory(prefix="reverie-player-") as profile, sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            sign_up(page, url, username)
+            session = queue_and_play(page, world)
+            start_playing(page)
+            fps = decoded_fps(page, seconds)
+            return {"session": session, "fps": fps, "pair": page.evaluate(SELECTED_PAIR_JS)}
+        finally:
+            context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--username", required=True)
+    parser.add_argument("--world", default="Coast")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    print(json.dumps(play(args.url, args.username, args.world, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The fleet across namespace hosts, quick subset: the production commands come up on their own
+hosts (PostgreSQL and Redis on a data host, two gunicorn web hosts, two GPU worker hosts, a TURN
+host), the client host reaches the web tier but no worker, and a killed worker host is reaped
+as lost while the other keeps serving."""
+
+import os
+import shutil
+
+import pytest
+
+from bench.fleet.stack import WORKER_METRICS_PORT, FleetStack, wait_until
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
+    pytest.mark.skipif(
+        not all(shutil.which(tool) for tool in ("turnserver", "runuser", "createdb")),
+        reason="coturn and PostgreSQL's client programs are needed (make test-tools)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    stack = FleetStack(tmp_path_factory.mktemp("fleet"), tag=f"rf{os.getpid() % 1000}")
+    stack.up()
+    try:
+        wait_until(lambda: stack.live_workers() == 2, 120, "two live GPU workers")
+        yield stack
+    finally:
+        stack.down()
+        assert stack.topology.leftovers() == []
+
+
+def test_both_web_hosts_serve_the_fleet_to_the_client_host(fleet):
+    for index in (0, 1):
+        ready = fleet.readiness(index)
+        assert ready["status"] == "ready", ready
+        assert fleet.live_workers(index) == 2
+
+
+def connects(host, address, port) -> bool:
+    probe = f"import socket; socket.create_connection(({address!r}, {port}), 2)"
+    try:
+        host.run(["python3", "-c", probe], timeout=10)
+        return True
+    except Exception:
+        return False
+
+
+def test_the_client_host_cannot_reach_any_worker_host(fleet):
+    for gpu in fleet.gpus:
+        address = gpu.address("fleet")
+        assert connects(fleet.webs[0], address, WORKER_METRICS_PORT)  # the worker listens
+        assert not connects(fleet.client, address, WORKER_METRICS_PORT)
+
+
+def test_a_player_on_the_client_host_gets_video_only_through_the_relay(fleet):
+    played = fleet.play_in_browser("relayed", index=1, seconds=5)
+    assert played["pair"]["local"] == "relay", played
+    assert played["pair"]["local_address"] == fleet.turn.address("fleet")
+    assert played["fps"] > 10, played
+
+
+def test_a_killed_worker_host_is_reaped_and_the_other_serves_on(fleet):
+    fleet.topology.kill_host(fleet.gpus[0])
+    seconds = wait_until(lambda: fleet.live_workers() == 1, 60, "the dead worker reaped")
+    assert seconds < 30
+    assert fleet.readiness(1)["status"] == "ready"
