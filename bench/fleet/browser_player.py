@@ -15,14 +15,21 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from playwright.sync_api import sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from tests.e2e.players import decoded_fps, queue_and_play, sign_up, start_playing  # noqa: E402
+from tests.e2e.players import (  # noqa: E402
+    decoded_fps,
+    queue_and_play,
+    sign_up,
+    start_playing,
+    wait_for_video,
+)
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -53,7 +60,27 @@ SELECTED_PAIR_JS = """async () => {
 }"""
 
 
-def play(url: str, username: str, world: str, seconds: float) -> dict:
+def outlive_a_killed_worker(page, seconds: float) -> dict:
+    """Say we play, wait for the page to report the worker lost, take the front of the queue
+    and play again; the times are wall clock, for the harness that kills the host."""
+    print(json.dumps({"event": "playing"}), flush=True)
+    expect(page.locator("#end-label")).to_have_text("the worker was lost", timeout=90_000)
+    told_at = time.time()
+    page.click("#rejoin-front")
+    page.click("#confirm", timeout=60_000)
+    wait_for_video(page, timeout=60_000)
+    playing_again_at = time.time()
+    start_playing(page)
+    return {
+        "told_at": told_at,
+        "playing_again_at": playing_again_at,
+        "session_after": page.url.rstrip("/").rsplit("/", 1)[-1],
+        "fps_after": decoded_fps(page, seconds),
+        "pair_after": page.evaluate(SELECTED_PAIR_JS),
+    }
+
+
+def play(url: str, username: str, world: str, seconds: float, survive_kill: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="reverie-player-") as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS
@@ -64,7 +91,10 @@ def play(url: str, username: str, world: str, seconds: float) -> dict:
             session = queue_and_play(page, world)
             start_playing(page)
             fps = decoded_fps(page, seconds)
-            return {"session": session, "fps": fps, "pair": page.evaluate(SELECTED_PAIR_JS)}
+            result = {"session": session, "fps": fps, "pair": page.evaluate(SELECTED_PAIR_JS)}
+            if survive_kill:
+                result.update(outlive_a_killed_worker(page, seconds))
+            return result
         finally:
             context.close()
 
@@ -75,8 +105,15 @@ def main() -> None:
     parser.add_argument("--username", required=True)
     parser.add_argument("--world", default="Coast")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--survive-kill",
+        action="store_true",
+        help='after playing, print {"event": "playing"}, wait to be told the worker was lost, '
+        "take the front of the queue and play again",
+    )
     args = parser.parse_args()
-    print(json.dumps(play(args.url, args.username, args.world, args.seconds)))
+    result = play(args.url, args.username, args.world, args.seconds, args.survive_kill)
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,18 @@ class Host:
         logger.info("%s: started %s (pid %d)", self.name, command[0], process.pid)
         return process.pid
 
+    def popen(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        """Start a command inside this host with its stdout piped back (text, line by line)."""
+        process = subprocess.Popen(
+            ["ip", "netns", "exec", self.netns, *command],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        return process
+
     def run(self, command: list[str], env: dict | None = None, timeout: float = 120) -> str:
         """Run a command inside this host to completion; its output, or NetnsError."""
         done = subprocess.run(

@@ -237,6 +237,17 @@ class FleetStack:
         out = self.client.run(command, env=dict(os.environ), timeout=120 + seconds)
         return json.loads(out.strip().splitlines()[-1])
 
+    def sql(self, query: str) -> list[list[str]]:
+        """Rows of one query on the fleet's database, run on the data host."""
+        out = self.data.run(
+            ["psql", "-h", self.data.address("fleet"), "-U", "postgres", "-d", "reverie",
+             "-At", "-F", "\t", "-c", query]
+        )  # fmt: skip
+        return [line.split("\t") for line in out.splitlines() if line]
+
+    def host_of_worker_pid(self, pid: int) -> Host | None:
+        return next((gpu for gpu in self.gpus if pid in gpu.pids()), None)
+
     def down(self) -> None:
         self.topology.down()
         if self.pgroot is not None:
