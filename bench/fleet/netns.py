@@ -193,7 +193,11 @@ class Topology:
         """Stop everything and remove every namespace and bridge this run made."""
         self.stop_all()
         for host in self.hosts.values():
-            _ip("netns", "del", host.netns, check=False)  # its veth ends go with it
+            # Deleting the root-side end removes the pair at once; a namespace's own cleanup
+            # is deferred by the kernel while anything (a lingering socket) still pins it.
+            for outside in host.links.values():
+                _ip("link", "del", outside, check=False)
+            _ip("netns", "del", host.netns, check=False)
         for network in self.networks.values():
             _ip("link", "del", network.bridge, check=False)
 

@@ -196,8 +196,11 @@ class FleetStack:
         )  # fmt: skip
 
     def start_gpu(self, gpu: Host) -> int:
+        # Restarted when it exits, as compose's `restart: unless-stopped` and Kubernetes do: a
+        # worker that finds itself reaped (after a partition) shuts down and comes back new.
+        command = f"{sys.executable} {REPO / 'manage.py'} rungpuworker --wait-for-pool 60"
         return gpu.spawn(
-            [sys.executable, str(REPO / "manage.py"), "rungpuworker", "--wait-for-pool", "60"],
+            ["sh", "-c", f"while :; do {command}; sleep 1; done"],
             self.log(gpu.name),
             env=self.env(
                 "fleet",
@@ -247,6 +250,11 @@ class FleetStack:
 
     def host_of_worker_pid(self, pid: int) -> Host | None:
         return next((gpu for gpu in self.gpus if pid in gpu.pids()), None)
+
+    def worker_pids(self, gpu: Host) -> set[int]:
+        """Pids of the workers registered and live in the database that run on `gpu`."""
+        rows = self.sql("SELECT pid FROM fleet_worker WHERE state IN ('ready', 'draining')")
+        return {int(row[0]) for row in rows} & set(gpu.pids())
 
     def down(self) -> None:
         self.topology.down()

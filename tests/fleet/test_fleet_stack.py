@@ -1,14 +1,15 @@
 """The fleet across namespace hosts, quick subset: the production commands come up on their own
 hosts (PostgreSQL and Redis on a data host, two gunicorn web hosts, two GPU worker hosts, a TURN
-host), the client host reaches the web tier but no worker, and a killed worker host is reaped
-as lost while the other keeps serving."""
+host), the client host reaches the web tier but no worker, a player's video comes through the
+TURN relay, a partitioned worker host is reaped and comes back as a new worker, and a killed
+worker host's player is told and plays on the other host."""
 
 import os
 import shutil
 
 import pytest
 
-from bench.fleet.campaign import kill_worker_host
+from bench.fleet.campaign import kill_worker_host, partition_worker_host
 from bench.fleet.stack import WORKER_METRICS_PORT, FleetStack, wait_until
 
 pytestmark = [
@@ -61,6 +62,15 @@ def test_a_player_on_the_client_host_gets_video_only_through_the_relay(fleet):
     assert played["pair"]["local"] == "relay", played
     assert played["pair"]["local_address"] == fleet.turn.address("fleet")
     assert played["fps"] > 10, played
+
+
+def test_a_partitioned_worker_host_is_reaped_and_comes_back_as_a_new_worker(fleet):
+    # Before the kill below: it needs both hosts, and leaves both live again.
+    result = partition_worker_host(fleet, seconds=3, cut=15)
+    assert result["told after s"] <= 15, result
+    assert result["playing again after s"] <= 60, result
+    assert result["new worker live after s"] <= 60, result
+    assert result["live workers"] == 2 and result["double-booked slots"] == 0, result
 
 
 def test_a_killed_worker_hosts_player_is_told_and_plays_on_the_other_host(fleet):
