@@ -88,3 +88,40 @@ def ensure_postgres_database(url: str) -> None:
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU so far of a process and its live children, such as the model process
+    (Linux /proc)."""
+    stat = read_proc(Path(f"/proc/{pid}/stat"))
+    if not stat:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # A child is listed under the thread that started it (the model process: the device loop).
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in read_proc(task / "children").split()
+    ]
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+def read_proc(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:  # a thread (or process) that ended while we looked
+        return ""
+
+
+def placeholder_world(slug: str, slots_per_worker: int):
+    """A fresh pool named `slug` and one world in it with the placeholder picture: (pool, world)."""
+    from webapp.fleet.models import GpuPool
+    from webapp.worlds.models import World
+    from webapp.worlds.placeholders import placeholder_image, png_bytes
+
+    pool = GpuPool.objects.create(name=slug, slug=slug, slots_per_worker=slots_per_worker)
+    world = World.objects.create(
+        name=slug.title(), slug=slug, pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
+    )
+    return pool, world

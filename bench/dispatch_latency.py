@@ -34,6 +34,7 @@ django.setup()
 # All database work runs in asgiref's one sync thread, as it would in a single web process.
 from asgiref.sync import sync_to_async  # noqa: E402
 from channels.layers import get_channel_layer  # noqa: E402
+from common import placeholder_world  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
@@ -47,7 +48,6 @@ from webapp.play.models import PlaySession  # noqa: E402
 from webapp.queue import dispatch, services  # noqa: E402
 from webapp.queue.models import Ticket  # noqa: E402
 from webapp.worlds.models import World  # noqa: E402
-from webapp.worlds.placeholders import placeholder_image, png_bytes  # noqa: E402
 
 REAL_DISPATCH = dispatch.dispatch_pool
 
@@ -60,10 +60,7 @@ def setup_fleet():
     Worker.objects.all().delete()
     World.objects.filter(slug="bench").delete()
     GpuPool.objects.filter(slug="bench").delete()
-    pool = GpuPool.objects.create(name="bench", slug="bench", slots_per_worker=1)
-    world = World.objects.create(
-        name="bench", slug="bench", pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
-    )
+    pool, world = placeholder_world("bench", slots_per_worker=1)
     worker = fleet.register_worker(pool, 1)
     fleet.mark_ready(worker)
     return pool, world, worker

@@ -76,7 +76,7 @@ def race(pool_id: int, start_at: float, stop_after: int) -> list[tuple[int, bool
 
 def setup(slots: int, tickets: int) -> int:
     """A fresh pool with `slots` ready slots and a line of `tickets`; returns the pool's pk."""
-    from common import ensure_postgres_database
+    from common import ensure_postgres_database, placeholder_world
     from django.contrib.auth.hashers import make_password
     from django.core.management import call_command
     from django.utils import timezone
@@ -87,17 +87,13 @@ def setup(slots: int, tickets: int) -> int:
     from webapp.play.models import PlaySession
     from webapp.queue.models import Ticket
     from webapp.worlds.models import World
-    from webapp.worlds.placeholders import placeholder_image, png_bytes
 
     ensure_postgres_database(DATABASE_URL)
     call_command("migrate", verbosity=0)
     for model in (PlaySession, Ticket, Worker, World, GpuPool):
         model.objects.all().delete()
     User.objects.filter(username__startswith="race").delete()
-    pool = GpuPool.objects.create(name="race", slug="race", slots_per_worker=2)
-    world = World.objects.create(
-        name="Race", slug="race", pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
-    )
+    pool, world = placeholder_world("race", slots_per_worker=2)
     for _ in range(slots // 2):
         fleet.mark_ready(fleet.register_worker(pool, 2))
     password = make_password("race")

@@ -51,6 +51,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from common import cpu_seconds, read_proc  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
@@ -189,30 +190,6 @@ def _database_url() -> str:
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     return os.environ["DATABASE_URL"]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU so far of a process and its live children, such as the model process
-    (Linux /proc)."""
-    stat = _read(Path(f"/proc/{pid}/stat"))
-    if not stat:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    # A child is listed under the thread that started it (the model process: the device loop).
-    children = [
-        int(child)
-        for task in Path(f"/proc/{pid}/task").iterdir()
-        for child in _read(task / "children").split()
-    ]
-    return own + sum(cpu_seconds(child) for child in children)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:  # a thread (or process) that ended while we looked
-        return ""
 
 
 @dataclass(frozen=True)
@@ -479,7 +456,7 @@ def main() -> None:
 
 
 def cpu_model() -> str:
-    for line in _read(Path("/proc/cpuinfo")).splitlines():
+    for line in read_proc(Path("/proc/cpuinfo")).splitlines():
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return "unknown CPU"

@@ -28,7 +28,6 @@ import os
 import resource
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -53,7 +52,14 @@ django.setup()
 
 import redis  # noqa: E402
 from asgiref.sync import sync_to_async  # noqa: E402
-from common import ensure_postgres_database, machine, print_table  # noqa: E402
+from common import (  # noqa: E402
+    cpu_seconds,
+    ensure_postgres_database,
+    machine,
+    placeholder_world,
+    print_table,
+    summary,
+)
 from django.conf import settings  # noqa: E402
 from django.contrib.auth.hashers import make_password  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
@@ -71,7 +77,6 @@ from webapp.play.models import PlaySession  # noqa: E402
 from webapp.queue import services as queue  # noqa: E402
 from webapp.queue.models import Ticket  # noqa: E402
 from webapp.worlds.models import World  # noqa: E402
-from webapp.worlds.placeholders import placeholder_image, png_bytes  # noqa: E402
 
 CONNECT_AT_ONCE = 50
 # A leave that the leaver's own page has not seen after this long: the web tier cannot keep up,
@@ -102,10 +107,7 @@ class Fleet:
 
 
 def make_fleet() -> Fleet:
-    pool = GpuPool.objects.create(name="load", slug="load", slots_per_worker=2)
-    world = World.objects.create(
-        name="Load", slug="load", pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
-    )
+    pool, world = placeholder_world("load", slots_per_worker=2)
     worker = fleet.register_worker(pool, 2)
     fleet.mark_ready(worker)
     return Fleet(pool, world, worker)
@@ -245,26 +247,6 @@ def start_web(variant: str, port: int, workers: int) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, cwd=REPO, start_new_session=True)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU of a process and its children (gunicorn's master and worker)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            pids += [int(child) for child in fh.read().split()]
-    except OSError:
-        pass
-    for one in pids:
-        try:
-            with open(f"/proc/{one}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        except OSError:
-            pass
-    return total
-
-
 async def wait_for_port(port: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -398,20 +380,15 @@ async def run_variant(
     )
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
-
-
 def row(result: Result) -> list[object]:
     lat = result.latencies or [float("nan")]
+    spread = summary(lat)
     return [
         result.variant + (" (stalled: a leave unseen for 60 s)" if result.stalled else ""),
         result.players,
         result.changes,
         f"{len(result.latencies)} / {result.expected}",
-        f"{1000 * statistics.median(lat):.0f} / {1000 * percentile(lat, 0.95):.0f} / "
-        f"{1000 * max(lat):.0f}",
+        f"{1000 * spread['median']:.0f} / {1000 * spread['p95']:.0f} / {1000 * max(lat):.0f}",
         result.lost,
         result.closed,
         "yes" if result.order_kept else "no",

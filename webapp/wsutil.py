@@ -36,6 +36,20 @@ class OwnedObjectConsumer(AsyncJsonWebsocketConsumer):
     allowed_types: frozenset[str] = frozenset()
     max_message_bytes: int = MAX_MESSAGE_BYTES
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rejected: Counter[str] = Counter()  # refused messages on this socket, by reason
+
+    async def websocket_disconnect(self, message):
+        # Here rather than in each consumer's disconnect(): every socket logs its refusals.
+        if self.rejected:
+            logger.info(
+                "socket closed after %d refused messages: %s",
+                self.rejected.total(),
+                dict(self.rejected),
+            )
+        await super().websocket_disconnect(message)
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
             content = self.parse(text_data, bytes_data)
@@ -50,16 +64,11 @@ class OwnedObjectConsumer(AsyncJsonWebsocketConsumer):
         The reply (an "error" message unless the consumer gives its own) carries the socket's
         running count, so a page or a test can tell one refusal from many; the counts are
         logged when the socket closes."""
-        counts = self.__dict__.setdefault("rejected", Counter())
-        counts[reason] += 1
+        self.rejected[reason] += 1
         logger.debug("rejected a websocket message (%s): %s", reason, error)
         base = {"type": "error"} if reply is None else reply
-        await self.send_json({**base, "reason": reason, "error": error, "rejected": counts.total()})
-
-    def log_rejections(self) -> None:
-        counts = self.__dict__.get("rejected")
-        if counts:
-            logger.info("socket closed after %d refused messages: %s", counts.total(), dict(counts))
+        total = self.rejected.total()
+        await self.send_json({**base, "reason": reason, "error": error, "rejected": total})
 
     def parse(self, text_data, bytes_data) -> dict:
         if text_data is None:

@@ -24,6 +24,8 @@ sys.path.insert(0, str(REPO))
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from tests.e2e.players import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_FLAGS,
     decoded_fps,
     queue_and_play,
     sign_up,
@@ -31,11 +33,8 @@ from tests.e2e.players import (  # noqa: E402
     wait_for_video,
 )
 
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]  # fmt: skip
+# The e2e flags, less loopback ICE: the client host's loopback reaches nothing worth pairing.
+FLAGS = [flag for flag in CHROMIUM_FLAGS if flag != "--allow-loopback-in-peer-connection"]
 
 SELECTED_PAIR_JS = """async () => {
   const report = await window.reverie.stream.pc.getStats();
@@ -83,7 +82,7 @@ def outlive_a_killed_worker(page, seconds: float) -> dict:
 def play(url: str, username: str, world: str, seconds: float, survive_kill: bool) -> dict:
     with tempfile.TemporaryDirectory(prefix="reverie-player-") as profile, sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_FLAGS
+            profile, executable_path=CHROMIUM, headless=True, args=FLAGS
         )
         try:
             page = context.pages[0] if context.pages else context.new_page()

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,15 @@ class Host:
         if done.returncode != 0:
             raise NetnsError(f"{self.name}: {' '.join(command)}: {done.stderr.strip()[-2000:]}")
         return done.stdout
+
+    def connects(self, address: str, port: int, timeout: float = 2.0) -> bool:
+        """Whether a TCP connection from this host to address:port is accepted."""
+        probe = f"import socket; socket.create_connection(({address!r}, {port}), {timeout})"
+        try:
+            self.run([sys.executable, "-c", probe], timeout=timeout + 8)
+        except (NetnsError, subprocess.TimeoutExpired):
+            return False
+        return True
 
     def pids(self) -> list[int]:
         """Every process whose network namespace is this host's."""

@@ -15,23 +15,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests.e2e.players import CHROMIUM, CHROMIUM_FLAGS
+
 # Playwright's sync API runs an event loop in this thread between calls; the ORM calls the
 # tests make in between are ordinary blocking calls, which is what this flag allows.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 REPO = Path(settings.BASE_DIR)
 
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
 from playwright.sync_api import Page, expect
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
 
 MODEL_SIDE = 64  # the placeholder's picture; the video carries it upscaled by whole pixels
 

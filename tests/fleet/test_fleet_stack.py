@@ -41,20 +41,11 @@ def test_both_web_hosts_serve_the_fleet_to_the_client_host(fleet):
         assert fleet.live_workers(index) == 2
 
 
-def connects(host, address, port) -> bool:
-    probe = f"import socket; socket.create_connection(({address!r}, {port}), 2)"
-    try:
-        host.run(["python3", "-c", probe], timeout=10)
-        return True
-    except Exception:
-        return False
-
-
 def test_the_client_host_cannot_reach_any_worker_host(fleet):
     for gpu in fleet.gpus:
         address = gpu.address("fleet")
-        assert connects(fleet.webs[0], address, WORKER_METRICS_PORT)  # the worker listens
-        assert not connects(fleet.client, address, WORKER_METRICS_PORT)
+        assert fleet.webs[0].connects(address, WORKER_METRICS_PORT)  # the worker listens
+        assert not fleet.client.connects(address, WORKER_METRICS_PORT)
 
 
 def test_a_player_on_the_client_host_gets_video_only_through_the_relay(fleet):

@@ -51,7 +51,6 @@ class PlayConsumer(OwnedObjectConsumer):
         await self.send_status()
 
     async def disconnect(self, code):
-        self.log_rejections()
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await database_sync_to_async(services.record_connection)(self.session, False)

@@ -47,7 +47,6 @@ class QueueConsumer(OwnedObjectConsumer):
         await self.send_status()
 
     async def disconnect(self, code):
-        self.log_rejections()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
