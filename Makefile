@@ -37,8 +37,9 @@ up: install
 	$(BIN)/python manage.py runservice
 
 # Tools the tests drive, from Debian's packages, never from a download by a tool: Chromium
-# (browser tests), coturn (TURN relay tests) and docker-compose (parses deploy/docker's files).
-TEST_TOOLS := chromium:chromium turnserver:coturn docker-compose:docker-compose
+# (browser tests), coturn (TURN relay tests), haproxy (the fleet harness's load balancer) and
+# docker-compose (parses deploy/docker's files).
+TEST_TOOLS := chromium:chromium turnserver:coturn haproxy:haproxy docker-compose:docker-compose
 chromium: test-tools
 test-tools:
 	@missing=$$(for tool in $(TEST_TOOLS); do \

@@ -125,3 +125,40 @@ def placeholder_world(slug: str, slots_per_worker: int):
         name=slug.title(), slug=slug, pool=pool, thumbnail_png=png_bytes(placeholder_image("coast"))
     )
     return pool, world
+
+
+def logged_in_players(count: int, start: int, prefix: str = "load") -> list:
+    """Accounts prefix{start}... with a logged-in session each: (user, session cookie value),
+    made straight in the database (hashing a password per log-in would take minutes)."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    from webapp.accounts.models import User
+
+    password = make_password("load test password")
+    users = User.objects.bulk_create(
+        User(username=f"{prefix}{start + n}", password=password) for n in range(count)
+    )
+    backend = settings.AUTHENTICATION_BACKENDS[0]
+    rows, cookies = [], []
+    for user in users:
+        store = SessionStore()
+        key = store._get_new_session_key()
+        data = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": backend,
+            "_auth_user_hash": user.get_session_auth_hash(),
+        }
+        rows.append(
+            Session(
+                session_key=key,
+                session_data=store.encode(data),
+                expire_date=timezone.now() + timezone.timedelta(days=1),
+            )
+        )
+        cookies.append(key)
+    Session.objects.bulk_create(rows)
+    return list(zip(users, cookies, strict=True))

@@ -54,6 +54,7 @@ django.setup()
 from common import cpu_seconds, read_proc  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from page_stats import close_window, percentile, reset, tap_for  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_FLAGS, free_port, wait_for  # noqa: E402
@@ -67,7 +68,6 @@ from webapp.worlds.placeholders import placeholder_image, png_bytes  # noqa: E40
 from webapp.worlds.scenes import install, recorded_scenes  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
-TAP_MS = 250
 # Decoded fps per player the placeholder (at 20 fps) must reach, by number of players.
 PLACEHOLDER_MIN_FPS = {1: 18.0, 2: 15.0}
 
@@ -226,12 +226,6 @@ HOPS = (
     ("display", "composite to on screen"),
     ("total", "key-to-photon (acks)"),
 )
-TAP_KEYS = ("d", "a")
-SNAPSHOT_JS = """() => {
-  const s = window.reverie.stats;
-  return { ...s.snapshot(), hops: s.hops, intervalsMs: s.intervals, diffs: s.pictureDiffs,
-    probed: s.probed, latencies: s.latencies, traces: s.traces };
-}"""
 
 
 def measure(
@@ -261,78 +255,16 @@ def measure(
                 start_playing(page)
                 pages.append(page)
             pages[0].wait_for_timeout(2000)  # past the first keyframe and bitrate ramp
-            for page in pages:
-                page.evaluate("() => window.reverie.stats.reset()")
-            start = [page.evaluate(WINDOW_JS) for page in pages]
+            start = reset(pages)
             cpu0, wall0 = cpu_seconds(stack.worker.pid), time.monotonic()
-            taps = 0
-            while time.monotonic() - wall0 < seconds:
-                key = TAP_KEYS[taps % len(TAP_KEYS)]
-                taps += 1
-                for page in pages:
-                    page.keyboard.down(key)
-                pages[0].wait_for_timeout(TAP_MS)
-                for page in pages:
-                    page.keyboard.up(key)
-                pages[0].wait_for_timeout(TAP_MS)
+            tap_for(pages, seconds)
             cpu = (cpu_seconds(stack.worker.pid) - cpu0) / (time.monotonic() - wall0)
-            end = [page.evaluate(WINDOW_JS) for page in pages]
-            pages[0].wait_for_timeout(800)  # the last taps reach the screen
-            snapshots = [page.evaluate(SNAPSHOT_JS) for page in pages]
+            measured = close_window(pages, start)
     finally:
         stack.stop()
         for profile in profiles:
             shutil.rmtree(profile, ignore_errors=True)
-    windows = list(zip(start, end, strict=True))
-    return {
-        "fps": [rate(a, b, lambda r: r["inbound"].get("framesDecoded", 0)) for a, b in windows],
-        "presented_fps": [rate(a, b, lambda r: r["presented"]) for a, b in windows],
-        "snapshots": snapshots,
-        "cpu": cpu,
-        "receivers": [receiver_delta(a["inbound"], b["inbound"]) for a, b in windows],
-    }
-
-
-# One reading per page at each end of the window: the browser's inbound-rtp video counters,
-# the frames the <video> element has presented (requestVideoFrameCallback), and when.
-WINDOW_JS = """async () => {
-  const stream = window.reverie.stream;
-  const inbound = {};
-  if (stream && stream.pc) {
-    (await stream.pc.getStats()).forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "video") Object.assign(inbound, s);
-    });
-  }
-  return { inbound, presented: window.reverie.stats.presentedFrames, now: performance.now() };
-}"""
-
-
-def rate(before: dict, after: dict, count) -> float:
-    """Frames a second between two WINDOW_JS readings, of the frames `count` reads."""
-    return (count(after) - count(before)) / ((after["now"] - before["now"]) / 1000)
-
-
-def receiver_delta(before: dict, after: dict) -> dict:
-    """Per-frame jitter-buffer delay and decode time (ms) and frames dropped in the window,
-    from the browser's own inbound-rtp counters."""
-
-    def change(name: str) -> float:
-        return float(after.get(name, 0) or 0) - float(before.get(name, 0) or 0)
-
-    emitted = change("jitterBufferEmittedCount") or 1.0
-    decoded = change("framesDecoded") or 1.0
-    return {
-        "jitter_ms": 1000 * change("jitterBufferDelay") / emitted,
-        "decode_ms": 1000 * change("totalDecodeTime") / decoded,
-        "dropped": int(change("framesDropped")),
-    }
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+    return {**measured, "cpu": cpu}
 
 
 def ms(value: float | None) -> str:

@@ -55,14 +55,13 @@ from asgiref.sync import sync_to_async  # noqa: E402
 from common import (  # noqa: E402
     cpu_seconds,
     ensure_postgres_database,
+    logged_in_players,
     machine,
     placeholder_world,
     print_table,
     summary,
 )
 from django.conf import settings  # noqa: E402
-from django.contrib.auth.hashers import make_password  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.contrib.sessions.models import Session  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -111,34 +110,6 @@ def make_fleet() -> Fleet:
     worker = fleet.register_worker(pool, 2)
     fleet.mark_ready(worker)
     return Fleet(pool, world, worker)
-
-
-def make_players(count: int, start: int) -> list[tuple[User, str]]:
-    """Accounts with a logged-in session each: (user, session cookie value)."""
-    password = make_password("load test password")
-    users = User.objects.bulk_create(
-        User(username=f"load{start + n}", password=password) for n in range(count)
-    )
-    backend = settings.AUTHENTICATION_BACKENDS[0]
-    rows, cookies = [], []
-    for user in users:
-        store = SessionStore()
-        key = store._get_new_session_key()
-        data = {
-            "_auth_user_id": str(user.pk),
-            "_auth_user_backend": backend,
-            "_auth_user_hash": user.get_session_auth_hash(),
-        }
-        rows.append(
-            Session(
-                session_key=key,
-                session_data=store.encode(data),
-                expire_date=timezone.now() + timezone.timedelta(days=1),
-            )
-        )
-        cookies.append(key)
-    Session.objects.bulk_create(rows)
-    return list(zip(users, cookies, strict=True))
 
 
 def seat(fleet_: Fleet, user: User) -> None:
@@ -310,10 +281,10 @@ async def run_variant(
 ) -> Result:
     await sync_to_async(empty_everything)()
     fleet_ = await sync_to_async(make_fleet)()
-    for user, _ in await sync_to_async(make_players)(2, 0):
+    for user, _ in await sync_to_async(logged_in_players)(2, 0):
         await sync_to_async(seat)(fleet_, user)
     changes_planned = int(seconds // period) + 1
-    accounts = deque(await sync_to_async(make_players)(count + changes_planned, 10))
+    accounts = deque(await sync_to_async(logged_in_players)(count + changes_planned, 10))
     tally = Tally()
     line: deque[Player] = deque()
     for _ in range(count):

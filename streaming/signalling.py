@@ -18,6 +18,7 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from streaming import channel_groups
 from streaming.peer import SessionPeer, StreamingLoop
 from streaming.protocol import InputFolder
 from streaming.relay import MAX_SDP_CHARS, worker_group
@@ -107,7 +108,7 @@ class SessionStream:
         # channels_redis lets one receiver at a time pull a process's "!" channels, and it only
         # serves channels of its own prefix: every receiver here keeps the default prefix.
         self._channel = await layer.new_channel()
-        await layer.group_add(worker_group(self.session_id), self._channel)
+        await channel_groups.join(layer, worker_group(self.session_id), self._channel)
         arrived = asyncio.Event()  # set by the receiver whenever the inbox gains a message
         self._tasks = [
             asyncio.ensure_future(self._receive(layer, arrived)),
@@ -121,7 +122,9 @@ class SessionStream:
         for task in self._tasks:
             await _finished(task)
         if self._channel is not None:
-            await get_channel_layer().group_discard(worker_group(self.session_id), self._channel)
+            await channel_groups.leave(
+                get_channel_layer(), worker_group(self.session_id), self._channel
+            )
         if self.peer is not None:
             await self.peer.close()
 

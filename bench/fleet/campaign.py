@@ -1,5 +1,22 @@
 """The fault campaign on the namespace fleet (bench/fleet/stack.py), scenario by scenario.
 
+    players-across-hosts
+                       four players (one per slot, two slots on each GPU worker host) play
+                       through the load balancer and the TURN relay, tapping D then A: decoded
+                       fps and key-to-photon p50/p95 (the page's own acks) per player, its host
+
+    kill-web-host      two players playing and one waiting in a browser, and 20 queue pages held
+                       as websocket clients, all through the load balancer onto one web host;
+                       every process of that host SIGKILLed: how long video and input stall,
+                       whether sessions end, places before and after, the pages' reconnects,
+                       and a reload of every browser page onto the other host
+
+    restart-data       two players playing (one per host) and 100 queue pages held; Redis is
+                       restarted (empty, as deploy/ runs it), then PostgreSQL (fast shutdown):
+                       how long each was down, when every queue page heard from the server
+                       again, what the players' video and input did, tickets lost, order kept;
+                       then a player leaves and the front of the queue must be offered the slot
+
     kill-worker-host   a player plays through the TURN relay on one GPU worker host; every
                        process of that host is SIGKILLed; measured: seconds until the page says
                        "the worker was lost", seconds until it plays again (front of the queue,
@@ -24,7 +41,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from bench.fleet.stack import FleetStack, wait_until  # noqa: E402
+from bench.fleet.netns import Host  # noqa: E402
+from bench.fleet.stack import WEB_PORT, FleetStack, wait_until  # noqa: E402
+
+PLAYER = str(Path(__file__).with_name("browser_player.py"))
+QUEUED = str(Path(__file__).with_name("queued_players.py"))
+WORKER_OF_SESSION = (
+    "SELECT w.pid FROM play_playsession p JOIN fleet_worker w ON p.worker_id = w.id"
+    " WHERE p.public_id = '{session}'"
+)
+FREE_SLOTS = (
+    "SELECT count(*) FROM fleet_slot s JOIN fleet_worker w ON s.worker_id = w.id"
+    " WHERE w.state = 'ready' AND s.session_id IS NULL AND s.ticket_id IS NULL"
+)
 
 SLOT_OF_SESSION = (
     "SELECT w.pid FROM fleet_worker w JOIN fleet_slot s ON s.worker_id = w.id "
@@ -45,7 +74,7 @@ def start_player(stack: FleetStack, username: str, seconds: float):
     returns the process (once it plays) and the host its session runs on."""
     script = str(Path(__file__).with_name("browser_player.py"))
     player = stack.client.popen(
-        [sys.executable, script, "--url", stack.web_url(0), "--username", username,
+        [sys.executable, script, "--url", stack.url, "--username", username,
          "--seconds", str(seconds), "--survive-kill"]
     )  # fmt: skip
     first = json.loads(player.stdout.readline())
@@ -96,7 +125,236 @@ def partition_worker_host(stack: FleetStack, seconds: float = 5.0, cut: float = 
     return result
 
 
-SCENARIOS = {"kill-worker-host": kill_worker_host, "partition-worker-host": partition_worker_host}
+# --- players across both worker hosts ------------------------------------------------------------
+
+
+def players_across_hosts(stack: FleetStack, count: int = 4, seconds: float = 10.0) -> dict:
+    out = stack.client.run(
+        [sys.executable, PLAYER, "--url", stack.url, "--username", "together",
+         "--players", str(count), "--seconds", str(seconds)],
+        timeout=240 + seconds,
+    )  # fmt: skip
+    players = json.loads(out.strip().splitlines()[-1])["players"]
+    for player in players:
+        pid = int(stack.sql(WORKER_OF_SESSION.format(session=player["session"]))[0][0])
+        host = stack.host_of_worker_pid(pid)
+        player["host"] = host.name if host else None
+        player["path"] = player.pop("pair")["local"]
+    return {"players": players}
+
+
+# --- players held through a fault ------------------------------------------------------------
+
+
+class ThroughPlayer:
+    """browser_player.py --through on the client host: browsers playing and waiting, held
+    while the harness does its worst, then their timeline."""
+
+    def __init__(self, stack: FleetStack, username: str, playing: int, queued: int = 0) -> None:
+        self.process = stack.client.popen(
+            [sys.executable, PLAYER, "--url", stack.url, "--username", username, "--through",
+             "--players", str(playing), "--queued", str(queued)],
+            stdin=True,
+        )  # fmt: skip
+        expect_event(self.process, "ready")
+
+    def send(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+
+    def reload(self) -> list[dict]:
+        """Every page reloaded; those that did not come back (no video, no place)."""
+        self.send("reload")
+        line = self.process.stdout.readline()
+        reloaded = json.loads(line) if line else {}
+        assert reloaded.get("event") == "reloaded", line
+        return reloaded["failed"]
+
+    def report(self) -> dict:
+        self.send("report")
+        out, _ = self.process.communicate(timeout=60)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+class QueueHolder:
+    """`count` queue pages held as websocket clients on the client host (queued_players.py):
+    accounts and tickets made on the control host, joined in order behind whoever plays."""
+
+    def __init__(self, stack: FleetStack, count: int, prefix: str) -> None:
+        made = stack.control.run(
+            [sys.executable, QUEUED, "make", "--count", str(count), "--prefix", prefix],
+            env=stack.env("fleet"),
+            timeout=120,
+        )
+        players = stack.workdir / f"{prefix}.json"
+        players.write_text(made)
+        self.process = stack.client.popen(
+            [sys.executable, QUEUED, "hold", "--url", stack.url, "--players", str(players)],
+            stdin=True,
+        )
+        expect_event(self.process, "connected")
+
+    def report(self) -> list[dict]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("report\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())["players"]
+
+    def heard_from_all_since(self, since: float) -> bool:
+        return all((page["updated at"] or 0) > since for page in self.report())
+
+    def stop(self) -> None:
+        self.process.communicate("stop\n", timeout=30)
+
+
+def expect_event(process, event: str) -> None:
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the client process exited before {event!r}")
+    assert json.loads(line) == {"event": event}, line
+
+
+def experience(timeline: dict, since: float, until: float) -> list[dict]:
+    """What each browser page lived through between `since` and `until`: for a player, the
+    longest time with no new decoded frame, the inputs acked and any end screen; for a queued
+    page, its place before and at the end, and whether it left the line."""
+    ticks = [tick for tick in timeline["ticks"] if tick["t"] <= until]
+    before = [tick for tick in ticks if tick["t"] < since]
+    during = [tick for tick in ticks if tick["t"] >= since]
+    pages = []
+    for index, kind in enumerate(timeline["kinds"]):
+        first = before[-1]["pages"][index] if before else during[0]["pages"][index]
+        last = during[-1]["pages"][index]
+        if kind == "queued":
+            place = {"place before": first["position"], "place after": last["position"]}
+            pages.append({"kind": kind, **place, "out of line": last["gone"]})
+            continue
+        stalled, last_new = 0.0, before[-1]["t"] if before else since
+        frames, acked = first["frames"], 0
+        for tick in during:
+            now = tick["pages"][index]
+            if now["frames"] is not None and (frames is None or now["frames"] != frames):
+                stalled = max(stalled, tick["t"] - last_new)
+                last_new = tick["t"]
+            frames = now["frames"]
+        stalled = max(stalled, during[-1]["t"] - last_new)
+        acks = [tick["pages"][index]["acked"] for tick in [*before[-1:], *during]]
+        # A reload starts the page's count again: add up the rises only.
+        acked = sum(max(0, b - a) for a, b in zip(acks, acks[1:], strict=False))
+        ends = [tick["pages"][index]["ended"] for tick in during if tick["pages"][index]["ended"]]
+        pages.append(
+            {"kind": kind, "video stalled s": round(stalled, 1), "inputs acked": acked,
+             "ended": ends[0] if ends else None}
+        )  # fmt: skip
+    return pages
+
+
+# --- a web host killed ----------------------------------------------------------------------------
+
+
+def web_connections(web: Host) -> int:
+    """Established connections to the web server on `web` (all come from the balancer)."""
+    out = web.run(["ss", "-Htn", "state", "established", f"( sport = :{WEB_PORT} )"])
+    return len(out.splitlines())
+
+
+def kill_web_host(stack: FleetStack, playing: int = 2, queued: int = 1, held: int = 20) -> dict:
+    """Everything the client host has open goes through the balancer to one web host (haproxy
+    balances by source address); that host is killed, then every browser page is reloaded."""
+    player = ThroughPlayer(stack, "webkill", playing, queued)
+    holder = QueueHolder(stack, held, "webkill-held")
+    host = max(stack.webs, key=web_connections)
+    result: dict = {"killed host": host.name, "its connections": web_connections(host)}
+    places = [page["position"] for page in holder.report()]
+    killed_at = time.time()
+    player.send("mark killed")
+    stack.topology.kill_host(host)
+    result["held pages heard again after s"] = round(
+        wait_until(lambda: holder.heard_from_all_since(killed_at), 90, "the held queue pages"),
+        1,
+    )
+    time.sleep(max(0.0, 10 - (time.time() - killed_at)))  # ten seconds of play on one host
+    reload_at = time.time()
+    result["pages not back after a reload"] = player.reload()
+    result["reload took s"] = round(time.time() - reload_at, 1)
+    time.sleep(5)
+    after = holder.report()
+    result["held places kept"] = [page["position"] for page in after] == places
+    result["held tickets still waiting"] = sum(page["state"] == "waiting" for page in after)
+    result["held reconnects"] = sum(page["reconnects"] for page in after)
+    holder.stop()
+    timeline = player.report()
+    result["through the kill"] = experience(timeline, killed_at, reload_at)
+    result["after the reload"] = experience(timeline, timeline["marks"]["reloaded"], time.time())
+    result["ready through the balancer"] = stack.readiness(None)["status"]
+    stack.start_web(host)
+    return result
+
+
+# --- Redis and PostgreSQL restarted -----------------------------------------------------------
+
+
+def restart_data(stack: FleetStack, queued: int = 100, playing: int = 2) -> dict:
+    """Redis restarted, then PostgreSQL, with players on every slot and a full queue behind."""
+    free = int(stack.sql(FREE_SLOTS)[0][0])
+    assert free == playing, f"{free} free slots for {playing} players: the queue would move"
+    player = ThroughPlayer(stack, "steady", playing)
+    holder = QueueHolder(stack, queued, "waiting")
+    places = [page["position"] for page in holder.report()]
+    waiting_sql = "SELECT public_id FROM queue_ticket WHERE state = 'waiting' ORDER BY id"
+    line_before = [row[0] for row in stack.sql(waiting_sql)]
+    result: dict = {"queued": len(line_before)}
+    windows = []
+    for name, restart in (("Redis", stack.restart_redis), ("PostgreSQL", stack.restart_postgres)):
+        started = time.time()
+        player.send(f"mark {name}")
+        down = restart()
+        back = started + down
+        heard = wait_until(lambda back=back: holder.heard_from_all_since(back), 120, name)
+        time.sleep(max(0.0, 20 - (time.time() - started)))  # twenty seconds of play after it
+        windows.append((name, started, time.time()))
+        result[name] = {
+            "down s": round(down, 1),
+            "every queue page heard again after s": round(down + heard, 1),
+            "ready through the balancer": stack.readiness(None)["status"],
+        }
+    reload_at = time.time()
+    result["pages not back after a reload"] = player.reload()
+    result["reload took s"] = round(time.time() - reload_at, 1)
+    time.sleep(5)
+    after = holder.report()
+    in_line = ("waiting", "offered")
+    result["tickets lost"] = len(line_before) - sum(page["state"] in in_line for page in after)
+    result["places kept"] = [page["position"] for page in after] == places
+    result["line kept in the database"] = [row[0] for row in stack.sql(waiting_sql)] == line_before
+    result["queue page reconnects"] = sum(page["reconnects"] for page in after)
+    left_at = time.time()
+    player.send("leave")
+    front = after[0]["ticket"]
+    result["front offered after a leave s"] = round(
+        wait_until(lambda: holder.report()[0]["state"] == "offered", 60, "the front's offer"), 1
+    )
+    assert holder.report()[0]["ticket"] == front
+    holder.stop()
+    timeline = player.report()
+    for name, started, until in windows:
+        result[name]["players"] = experience(timeline, started, until)
+    result["after the reload"] = experience(timeline, timeline["marks"]["reloaded"], left_at)
+    result["double-booked slots"] = int(stack.sql(DOUBLE_BOOKED)[0][0])
+    return result
+
+
+SCENARIOS = {
+    "players-across-hosts": players_across_hosts,
+    "kill-web-host": kill_web_host,
+    "restart-data": restart_data,
+    "kill-worker-host": kill_worker_host,
+    "partition-worker-host": partition_worker_host,
+}
+# The fleet each scenario runs on: slots per GPU worker (one each, so that two players fill it
+# and a queue forms behind them).
+SLOTS = {"players-across-hosts": 2}
 
 
 def wait_for_workers(stack: FleetStack) -> None:
@@ -111,7 +369,7 @@ def main() -> None:
     if set(names) - set(SCENARIOS):
         parser.error(f"--scenarios: choose from {', '.join(SCENARIOS)}")
     for name in names:
-        stack = FleetStack()
+        stack = FleetStack(worker_slots=SLOTS.get(name, 1))
         stack.up()
         try:
             wait_for_workers(stack)

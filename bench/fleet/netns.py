@@ -71,11 +71,15 @@ class Host:
         logger.info("%s: started %s (pid %d)", self.name, command[0], process.pid)
         return process.pid
 
-    def popen(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
-        """Start a command inside this host with its stdout piped back (text, line by line)."""
+    def popen(
+        self, command: list[str], env: dict | None = None, stdin: bool = False
+    ) -> subprocess.Popen:
+        """Start a command inside this host with its stdout piped back (text, line by line),
+        and with `stdin` a pipe to send it lines."""
         process = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, *command],
             stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin else None,
             text=True,
             env=env,
             start_new_session=True,
@@ -104,6 +108,20 @@ class Host:
         except (NetnsError, subprocess.TimeoutExpired):
             return False
         return True
+
+    def stop(
+        self, pid: int, sig: int = signal.SIGTERM, target: int = 0, timeout: float = 60
+    ) -> None:
+        """Send `sig` to `target` (default: the started process `pid` itself) and wait for the
+        started process to exit; SIGKILL to its session after `timeout`."""
+        process = next(p for p in self.processes if p.pid == pid)
+        os.kill(target or pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning("%s: pid %d outlived signal %d; killing", self.name, pid, sig)
+            os.killpg(pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
     def pids(self) -> list[int]:
         """Every process whose network namespace is this host's."""

@@ -13,6 +13,7 @@ import time
 
 from channels.db import database_sync_to_async
 
+from streaming import channel_groups
 from streaming.relay import MAX_SDP_CHARS, worker_group
 from webapp import logcontext, notify
 from webapp.play import services
@@ -44,7 +45,7 @@ class PlayConsumer(OwnedObjectConsumer):
             return
         logcontext.bind(session=self.session.public_id)
         self.group = notify.session_group(self.session.public_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await channel_groups.join(self.channel_layer, self.group, self.channel_name)
         await self.accept()
         self.last_offer_at: float | None = None
         await database_sync_to_async(services.record_connection)(self.session, True)
@@ -52,7 +53,7 @@ class PlayConsumer(OwnedObjectConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await channel_groups.leave(self.channel_layer, self.group, self.channel_name)
             await database_sync_to_async(services.record_connection)(self.session, False)
 
     async def receive_json(self, content, **kwargs):

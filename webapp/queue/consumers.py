@@ -8,6 +8,7 @@ import time
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
+from streaming import channel_groups
 from webapp import logcontext, notify
 from webapp.queue import services
 from webapp.queue.models import Ticket
@@ -40,7 +41,7 @@ class QueueConsumer(OwnedObjectConsumer):
             notify.pool_group(self.ticket.pool.public_id),
         ]
         for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await channel_groups.join(self.channel_layer, group, self.channel_name)
         await self.accept()
         self.last_heartbeat = time.monotonic()
         await database_sync_to_async(services.heartbeat)(self.ticket)
@@ -48,7 +49,7 @@ class QueueConsumer(OwnedObjectConsumer):
 
     async def disconnect(self, code):
         for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await channel_groups.leave(self.channel_layer, group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
         if content["type"] == "heartbeat":

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from PIL import Image
 
@@ -149,12 +150,27 @@ def _supervise(
     session: PlaySession, process: WorkerProcess, loop: DeviceLoop, stream: SessionStream
 ) -> str | None:
     warned = False
+    unreachable_since: float | None = None
     while True:
         if process.shutting_down.wait(CHECK_SECONDS) or process.drain_expired():
             end_session(session, PlaySession.EndReason.WORKER_SHUTDOWN)
             return PlaySession.EndReason.WORKER_SHUTDOWN
-        _record_stream_input(session, stream)
-        session.refresh_from_db()
+        try:
+            _record_stream_input(session, stream)
+            session.refresh_from_db()
+        except DatabaseError:
+            # A database restart or failover: the player's stream does not need the database,
+            # so it plays on while the limits wait. Past WORKER_TIMEOUT the reaper counts this
+            # worker lost anyway, and the session ends as an error.
+            close_old_connections()
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since >= settings.WORKER_TIMEOUT:
+                raise
+            logger.warning("session %s: database unreachable; playing on", session.public_id)
+            continue
+        if unreachable_since is not None:
+            logger.info("session %s: database back", session.public_id)
+            unreachable_since = None
         if not session.is_live:
             return None  # ended elsewhere: the player left or an operator ended it
         now = timezone.now()
