@@ -1,6 +1,8 @@
 """The session runner on a real worker process (placeholder runtime): every way a session ends."""
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from tests.webapp.worker.conftest import wait_until_running
 from webapp.fleet.models import Slot, Worker
@@ -151,3 +153,29 @@ def test_a_dead_device_loop_ends_the_session_as_an_error(
     thread, result = run_in_thread(session, process)
     thread.join(timeout=10)
     assert result["reason"] == PlaySession.EndReason.ERROR
+
+
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    reason="terminating the runner's database connection needs PostgreSQL",
+)
+def test_a_database_restart_does_not_end_a_live_session(world, owner, process, run_in_thread):
+    # What a PostgreSQL restart does to the worker's connections: each is terminated by the
+    # server. The stream does not need the database, so the session plays on.
+    session = start_session(world, owner)
+    record_connection(session, True)
+    thread, result = run_in_thread(session, process)
+    wait_until_running(session, thread)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    thread.join(timeout=3 * runner.CHECK_SECONDS + 1)
+    assert thread.is_alive() and "reason" not in result
+    session.refresh_from_db()
+    assert session.state == PlaySession.State.RUNNING
+    end_session(session, PlaySession.EndReason.ADMIN_ENDED)
+    thread.join(timeout=10)
+    assert result["reason"] is None  # ended elsewhere, as by an operator
