@@ -45,7 +45,17 @@ def keep(lock: redis.lock.Lock, stop: threading.Event, on_lost) -> None:
         try:
             lock.reacquire()
         except redis.exceptions.LockError:
-            logger.error("lost the beat lock; stopping this beat")
+            # Not ours any more. Gone altogether (a restarted Redis keeps nothing, or it
+            # expired while this beat stalled) and nobody else took it: take it again.
+            # Held by another beat: that one runs the schedule now.
+            try:
+                retaken = lock.acquire(blocking=False)
+            except redis.exceptions.RedisError:
+                retaken = False
+            if retaken:
+                logger.warning("the beat lock was gone (a Redis restart?); took it again")
+                continue
+            logger.error("lost the beat lock to another beat; stopping this beat")
             on_lost()
             return
         except redis.exceptions.RedisError as exc:  # Redis down: beat cannot send either

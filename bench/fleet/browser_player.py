@@ -106,6 +106,15 @@ def launch(pw, stack: ExitStack):
     return context.pages[0] if context.pages else context.new_page()
 
 
+def leave(page) -> None:
+    """Press the page's Leave (a session's or the queue's), so the slot or place frees now
+    rather than after the disconnect grace; the playing screen covers the button."""
+    button = page.locator("#leave")
+    if button.count():
+        with page.expect_navigation(timeout=10_000):
+            button.dispatch_event("click")
+
+
 def play(url: str, username: str, world: str, seconds: float, survive_kill: bool) -> dict:
     with sync_playwright() as pw, ExitStack() as stack:
         page = launch(pw, stack)
@@ -116,6 +125,7 @@ def play(url: str, username: str, world: str, seconds: float, survive_kill: bool
         result = {"session": session, "fps": fps, "pair": page.evaluate(SELECTED_PAIR_JS)}
         if survive_kill:
             result.update(outlive_a_killed_worker(page, seconds))
+        leave(page)
         return result
 
 
@@ -139,6 +149,9 @@ def play_together(url: str, username: str, count: int, world: str, seconds: floa
         start = reset(pages)
         tap_for(pages, seconds)
         measured = close_window(pages, start)
+        pairs = [page.evaluate(SELECTED_PAIR_JS) for page in pages]
+        for page in pages:
+            leave(page)
         return {
             "players": [
                 {
@@ -147,10 +160,10 @@ def play_together(url: str, username: str, count: int, world: str, seconds: floa
                     "acks p50": percentile(snapshot["latencies"], 0.5),
                     "acks p95": percentile(snapshot["latencies"], 0.95),
                     "acked": len(snapshot["latencies"]),
-                    "pair": page.evaluate(SELECTED_PAIR_JS),
+                    "pair": pair,
                 }
-                for page, fps, snapshot in zip(
-                    pages, measured["fps"], measured["snapshots"], strict=True
+                for page, fps, snapshot, pair in zip(
+                    pages, measured["fps"], measured["snapshots"], pairs, strict=True
                 )
             ]
         }
@@ -164,11 +177,13 @@ TICK_JS = """async () => {
     const e = document.getElementById(id);
     return e ? e.textContent.trim() : null;
   };
-  const ended = document.getElementById("end-label");
-  const visible = ended && ended.offsetParent !== null ? ended.textContent.trim() : null;
+  const shown = (id) => {
+    const e = document.getElementById(id);
+    return e && e.offsetParent !== null ? e.textContent.trim() : null;
+  };
   const stats = window.reverie && window.reverie.stats;
-  return { acked: stats ? stats.latencies.length : 0, ended: visible || null,
-           position: text("position"), gone: text("gone-reason") };
+  return { acked: stats ? stats.latencies.length : 0, ended: shown("end-label"),
+           position: text("position"), gone: shown("gone-reason") };
 }"""
 
 
@@ -218,7 +233,7 @@ def play_through(url: str, username: str, count: int, queued: int, world: str) -
             join_queue(page, url, f"{username}-q{index}", world)
             pages.append((page, "queued"))
         print(json.dumps({"event": "ready"}), flush=True)
-        lines, marks, ticks = stdin_lines(), {}, []
+        lines, marks, ticks, left = stdin_lines(), {}, [], []
         playing = [page for page, kind in pages if kind == "playing"]
         taps = 0
         while True:
@@ -237,7 +252,9 @@ def play_through(url: str, username: str, count: int, queued: int, world: str) -
             if command and command.startswith("mark "):
                 marks[command[5:]] = time.time()
             elif command == "leave":
-                playing[0].locator("#leave").dispatch_event("click")  # the screen covers it
+                gone = playing.pop(0)
+                leave(gone)
+                left.append(gone)
                 marks["left"] = time.time()
             elif command == "reload":
                 failed = []
@@ -248,6 +265,9 @@ def play_through(url: str, username: str, count: int, queued: int, world: str) -
                         failed.append({"page": index, "error": str(exc).splitlines()[0]})
                 marks["reloaded"] = time.time()
                 print(json.dumps({"event": "reloaded", "failed": failed}), flush=True)
+        for page, _ in pages:
+            if page not in left:
+                leave(page)
         return {"kinds": [kind for _, kind in pages], "marks": marks, "ticks": ticks}
 
 

@@ -72,6 +72,8 @@ DOUBLE_BOOKED = (
 def start_player(stack: FleetStack, username: str, seconds: float):
     """A Chromium player on the client host that plays, then outlives the loss of its worker;
     returns the process (once it plays) and the host its session runs on."""
+    in_line = "SELECT count(*) FROM queue_ticket WHERE state IN ('waiting', 'offered')"
+    wait_until(lambda: stack.sql(in_line)[0][0] == "0", 60, "an empty queue")
     script = str(Path(__file__).with_name("browser_player.py"))
     player = stack.client.popen(
         [sys.executable, script, "--url", stack.url, "--username", username,
@@ -140,6 +142,8 @@ def players_across_hosts(stack: FleetStack, count: int = 4, seconds: float = 10.
         host = stack.host_of_worker_pid(pid)
         player["host"] = host.name if host else None
         player["path"] = player.pop("pair")["local"]
+        for key in ("fps", "acks p50", "acks p95"):
+            player[key] = round(player[key], 1) if player[key] is not None else None
     return {"players": players}
 
 
@@ -259,9 +263,23 @@ def web_connections(web: Host) -> int:
     return len(out.splitlines())
 
 
-def kill_web_host(stack: FleetStack, playing: int = 2, queued: int = 1, held: int = 20) -> dict:
+def fill_every_slot_with(stack: FleetStack, playing: int) -> None:
+    """Wait until exactly `playing` slots are free (the last scenario's players gone), so the
+    pages queued after them wait."""
+
+    def free() -> int:
+        return int(stack.sql(FREE_SLOTS)[0][0])
+
+    wait_until(lambda: free() == playing, 60, f"{playing} free slots (now {free()})")
+
+
+def kill_web_host(
+    stack: FleetStack, playing: int = 2, queued: int = 1, held: int = 20, settle: float = 10.0
+) -> dict:
     """Everything the client host has open goes through the balancer to one web host (haproxy
-    balances by source address); that host is killed, then every browser page is reloaded."""
+    balances by source address); that host is killed, and after `settle` seconds every
+    browser page is reloaded."""
+    fill_every_slot_with(stack, playing)
     player = ThroughPlayer(stack, "webkill", playing, queued)
     holder = QueueHolder(stack, held, "webkill-held")
     host = max(stack.webs, key=web_connections)
@@ -274,7 +292,7 @@ def kill_web_host(stack: FleetStack, playing: int = 2, queued: int = 1, held: in
         wait_until(lambda: holder.heard_from_all_since(killed_at), 90, "the held queue pages"),
         1,
     )
-    time.sleep(max(0.0, 10 - (time.time() - killed_at)))  # ten seconds of play on one host
+    time.sleep(max(0.0, settle - (time.time() - killed_at)))  # play on with one web host
     reload_at = time.time()
     result["pages not back after a reload"] = player.reload()
     result["reload took s"] = round(time.time() - reload_at, 1)
@@ -295,10 +313,12 @@ def kill_web_host(stack: FleetStack, playing: int = 2, queued: int = 1, held: in
 # --- Redis and PostgreSQL restarted -----------------------------------------------------------
 
 
-def restart_data(stack: FleetStack, queued: int = 100, playing: int = 2) -> dict:
-    """Redis restarted, then PostgreSQL, with players on every slot and a full queue behind."""
-    free = int(stack.sql(FREE_SLOTS)[0][0])
-    assert free == playing, f"{free} free slots for {playing} players: the queue would move"
+def restart_data(
+    stack: FleetStack, queued: int = 100, playing: int = 2, settle: float = 20.0
+) -> dict:
+    """Redis restarted, then PostgreSQL (each followed by `settle` seconds of play), with
+    players on every slot and a full queue behind."""
+    fill_every_slot_with(stack, playing)
     player = ThroughPlayer(stack, "steady", playing)
     holder = QueueHolder(stack, queued, "waiting")
     places = [page["position"] for page in holder.report()]
@@ -312,7 +332,7 @@ def restart_data(stack: FleetStack, queued: int = 100, playing: int = 2) -> dict
         down = restart()
         back = started + down
         heard = wait_until(lambda back=back: holder.heard_from_all_since(back), 120, name)
-        time.sleep(max(0.0, 20 - (time.time() - started)))  # twenty seconds of play after it
+        time.sleep(max(0.0, settle - (time.time() - started)))  # play on after it
         windows.append((name, started, time.time()))
         result[name] = {
             "down s": round(down, 1),
@@ -342,6 +362,10 @@ def restart_data(stack: FleetStack, queued: int = 100, playing: int = 2) -> dict
         result[name]["players"] = experience(timeline, started, until)
     result["after the reload"] = experience(timeline, timeline["marks"]["reloaded"], left_at)
     result["double-booked slots"] = int(stack.sql(DOUBLE_BOOKED)[0][0])
+    # Celery control and beat ride both restarts out (beat re-takes its lock in Redis).
+    result["control and beat still running"] = all(
+        process.poll() is None for process in stack.control.processes
+    )
     return result
 
 

@@ -9,7 +9,7 @@ queue pages held as real websocket clients on the client host.
         opens it: reconnects with backoff from 0.5 s to 8 s, a heartbeat every 5 s. Prints
         {"event": "connected"} once every page has its place; each "report" line on stdin
         prints every player's last place and state, its reconnects and when it last heard
-        from the server; "stop" (or the end of stdin) closes them all
+        from the server; "stop" (or the end of stdin) leaves the queue on every page
 
 The sockets are real and every player's session is its own; accounts and tickets are made in
 the database only because hashing a password per log-in would take minutes on two cores.
@@ -64,6 +64,7 @@ class QueuePage:
         self.updated = 0.0
         self.reconnects = -1  # the first connection is not a reconnect
         self.closes: list[str] = []
+        self.socket = None
 
     async def run(self) -> None:
         delay = 0.5
@@ -77,7 +78,7 @@ class QueuePage:
                     open_timeout=20,
                     ping_interval=None,  # as a browser: no client pings
                 ) as ws:
-                    delay = 0.5
+                    self.socket, delay = ws, 0.5
                     beats = asyncio.create_task(self.heartbeat(ws))
                     try:
                         async for raw in ws:
@@ -90,6 +91,14 @@ class QueuePage:
                 return  # out of the line: the page stops reconnecting
             await asyncio.sleep(delay)
             delay = min(delay * 2, 8.0)
+
+    async def leave(self) -> None:
+        """As the page's Leave button: the place is given up now, not at the heartbeat timeout."""
+        if self.socket is not None:
+            try:
+                await self.socket.send(json.dumps({"type": "leave"}))
+            except ConnectionClosed:
+                pass
 
     def saw(self, message: dict) -> None:
         if message.get("type") == "status":
@@ -122,6 +131,11 @@ async def hold(base: str, made: dict) -> None:
     loop = asyncio.get_running_loop()
     while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "report":
         print(json.dumps({"players": [page.report() for page in pages]}), flush=True)
+    await asyncio.gather(*(page.leave() for page in pages))
+    for _ in range(100):  # until every page shows its ticket out of the line, 20 s at most
+        if all(page.state not in ("waiting", "offered") for page in pages):
+            break
+        await asyncio.sleep(0.2)
     for task in tasks:
         task.cancel()
 

@@ -35,7 +35,24 @@ def test_a_beat_whose_lock_was_taken_stops(monkeypatch):
     monkeypatch.setattr(beat_lock, "RENEW_SECONDS", 0.1)
     stop = threading.Event()
     lock = beat_lock.acquire(client(), stop)
-    client().delete("reverie:test-beat-lock-2")  # expired while this beat was stalled
+    client().delete("reverie:test-beat-lock-2")  # expired while this beat was stalled...
+    other = beat_lock.acquire(client(), stop)  # ...and a standby beat took over
     lost = threading.Event()
     beat_lock.keep(lock, stop, lost.set)
     assert lost.is_set()
+    other.release()
+
+
+def test_a_beat_whose_lock_vanished_with_a_redis_restart_takes_it_again(monkeypatch):
+    monkeypatch.setattr(beat_lock, "LOCK_NAME", "reverie:test-beat-lock-3")
+    monkeypatch.setattr(beat_lock, "RENEW_SECONDS", 0.1)
+    stop, lost = threading.Event(), threading.Event()
+    lock = beat_lock.acquire(client(), stop)
+    keeping = threading.Thread(target=beat_lock.keep, args=(lock, stop, lost.set))
+    keeping.start()
+    client().delete("reverie:test-beat-lock-3")  # a restarted Redis keeps nothing
+    keeping.join(0.5)
+    assert not lost.is_set() and lock.owned()
+    stop.set()
+    keeping.join(5)
+    lock.release()
