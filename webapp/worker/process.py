@@ -218,7 +218,11 @@ class WorkerProcess:
             return False
         try:
             alive = services.heartbeat(self.worker)
+            if alive:
+                self._follow_operator_drain()
         except Exception:
+            # A database restart (or any failure) must not end the heartbeat thread: without
+            # it the reaper counts this live worker lost.
             logger.exception("heartbeat failed; retrying")
             return True
         if not alive:
@@ -228,8 +232,7 @@ class WorkerProcess:
             self.shutting_down.set()
             _signal_celery_shutdown()
             return False
-        self._follow_operator_drain()
-        return alive
+        return True
 
     def _follow_operator_drain(self) -> None:
         """Admin's drain is a row state; the sessions here honour its bound too."""

@@ -179,3 +179,29 @@ def test_a_database_restart_does_not_end_a_live_session(world, owner, process, r
     end_session(session, PlaySession.EndReason.ADMIN_ENDED)
     thread.join(timeout=10)
     assert result["reason"] is None  # ended elsewhere, as by an operator
+
+
+@pytest.mark.skipif(
+    "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+    reason="terminating the worker's database connections needs PostgreSQL",
+)
+def test_the_heartbeat_outlives_a_database_restart(pool, settings):
+    # Every query of the heartbeat thread may meet the restart, not only the first: a thread
+    # that died on one left a live worker to be reaped as lost.
+    settings.WORKER_HEARTBEAT_SECONDS = 0.05
+    process = WorkerProcess(pool, 1, "inference.placeholder.PlaceholderRuntime")
+    process.start()
+    try:
+        for _ in range(80):  # four seconds of a server that keeps cutting connections
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            process.shutting_down.wait(0.05)
+        assert process._heartbeat_thread.is_alive()
+        before = Worker.objects.get(pk=process.worker.pk).last_heartbeat
+        process.shutting_down.wait(0.5)
+        assert Worker.objects.get(pk=process.worker.pk).last_heartbeat > before
+    finally:
+        process.stop()
