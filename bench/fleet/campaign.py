@@ -27,6 +27,9 @@
                        until told, the retired worker's exit once the link is back (its stale
                        session tasks with it), its replacement registering, double-booked slots
 
+Each scenario runs on a fresh fleet (one slot per GPU worker, two for players-across-hosts) and
+prints one JSON line of figures; tests/fleet/ runs the quick subset on one shared fleet.
+
 Usage: sudo .venv/bin/python bench/fleet/campaign.py [--scenarios kill-worker-host,...]
 """
 
