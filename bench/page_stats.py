@@ -39,18 +39,23 @@ def reset(pages) -> list[dict]:
     return [page.evaluate(WINDOW_JS) for page in pages]
 
 
+def tap(pages, taps: int) -> None:
+    """Tap number `taps` (D, then A, in turn) on every page: down TAP_MS, up TAP_MS."""
+    key = TAP_KEYS[taps % len(TAP_KEYS)]
+    for page in pages:
+        page.keyboard.down(key)
+    time.sleep(TAP_MS / 1000)
+    for page in pages:
+        page.keyboard.up(key)
+    time.sleep(TAP_MS / 1000)
+
+
 def tap_for(pages, seconds: float) -> None:
     """Every page taps D, then A, for `seconds` of wall time."""
     started, taps = time.monotonic(), 0
     while time.monotonic() - started < seconds:
-        key = TAP_KEYS[taps % len(TAP_KEYS)]
+        tap(pages, taps)
         taps += 1
-        for page in pages:
-            page.keyboard.down(key)
-        pages[0].wait_for_timeout(TAP_MS)
-        for page in pages:
-            page.keyboard.up(key)
-        pages[0].wait_for_timeout(TAP_MS)
 
 
 def close_window(pages, start: list[dict]) -> dict:

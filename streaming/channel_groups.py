@@ -29,7 +29,6 @@ class Memberships:
     def __init__(self) -> None:
         self.joined: Counter[tuple[str, str]] = Counter()
         self.watcher: asyncio.Task | None = None
-        self.rejoins = 0
 
 
 _by_loop: dict[asyncio.AbstractEventLoop, Memberships] = {}
@@ -100,6 +99,5 @@ async def _rejoin(layer, members: Memberships) -> bool:
         except (RedisError, OSError):
             logger.warning("re-joining %s after a Redis restart failed; next check retries", group)
             return False
-    members.rejoins += 1
     logger.info("Redis restarted: re-joined %d channel groups", len(pairs))
     return True

@@ -11,9 +11,9 @@ every packet the browsers send goes to the edge network: the web tier and the TU
                      key-to-photon p50/p95 from the page's own acks, ICE pair, per player
     --through        --players N playing and --queued M waiting, for as long as the harness
                      needs: it sends "mark NAME", "reload", "leave" (the first player leaves)
-                     and "report" lines on stdin; every
-                     tick (a tap) each page's decoded frames, acked inputs, end screen and
-                     queue place are sampled, and "report" prints the timeline
+                     and "report" lines on stdin; every tick (a tap) each page's decoded
+                     frames, acked inputs, end screen and queue place are sampled, and
+                     "report" prints the timeline
 
 Usage: browser_player.py --url http://203.0.113.5:8000 --username NAME [--seconds 10]
        [--players N] [--through --queued M] [--survive-kill]
@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from bench.page_stats import TAP_KEYS, TAP_MS, close_window, percentile, reset, tap_for  # noqa: E402
+from bench.page_stats import close_window, percentile, reset, tap, tap_for  # noqa: E402
 from tests.e2e.players import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -199,10 +199,14 @@ def stdin_lines() -> queue.Queue:
     return lines
 
 
+def wait_for_place(page, timeout: float) -> None:
+    expect(page.locator("#position")).to_have_text(A_PLACE, timeout=timeout)
+
+
 def join_queue(page, url: str, username: str, world: str) -> None:
     sign_up(page, url, username)
     page.click(f"text=Play {world}")
-    expect(page.locator("#position")).to_have_text(A_PLACE, timeout=20_000)
+    wait_for_place(page, timeout=20_000)
 
 
 def sample(page, kind: str) -> dict:
@@ -220,12 +224,12 @@ def reload(page, kind: str) -> None:
         wait_for_video(page, timeout=30_000)
         start_playing(page)
     else:
-        expect(page.locator("#position")).to_have_text(A_PLACE, timeout=30_000)
+        wait_for_place(page, timeout=30_000)
 
 
 def play_through(url: str, username: str, count: int, queued: int, world: str) -> dict:
     """Players and queued pages held through whatever the harness does, sampled every tick;
-    the harness drives it with "mark NAME", "reload" and "report" lines on stdin."""
+    the harness drives it with "mark NAME", "reload", "leave" and "report" lines on stdin."""
     with sync_playwright() as pw, ExitStack() as stack:
         pages = [(page, "playing") for page in players(pw, stack, url, username, count, world)]
         for index in range(queued):
@@ -237,14 +241,8 @@ def play_through(url: str, username: str, count: int, queued: int, world: str) -
         playing = [page for page, kind in pages if kind == "playing"]
         taps = 0
         while True:
-            key = TAP_KEYS[taps % len(TAP_KEYS)]
+            tap(playing, taps)
             taps += 1
-            for page in playing:
-                page.keyboard.down(key)
-            time.sleep(TAP_MS / 1000)
-            for page in playing:
-                page.keyboard.up(key)
-            time.sleep(TAP_MS / 1000)
             ticks.append({"t": time.time(), "pages": [sample(p, kind) for p, kind in pages]})
             command = None if lines.empty() else lines.get()
             if command == "report":

@@ -58,10 +58,6 @@ FREE_SLOTS = (
     " WHERE w.state = 'ready' AND s.session_id IS NULL AND s.ticket_id IS NULL"
 )
 
-SLOT_OF_SESSION = (
-    "SELECT w.pid FROM fleet_worker w JOIN fleet_slot s ON s.worker_id = w.id "
-    "JOIN play_playsession p ON s.session_id = p.id WHERE p.public_id = '{session}'"
-)
 # Double-booked: a slot reserved for an offer while a session still holds it, or a live session
 # on a slot of a worker that was reaped (its player would be told twice or never).
 DOUBLE_BOOKED = (
@@ -77,15 +73,14 @@ def start_player(stack: FleetStack, username: str, seconds: float):
     returns the process (once it plays) and the host its session runs on."""
     in_line = "SELECT count(*) FROM queue_ticket WHERE state IN ('waiting', 'offered')"
     wait_until(lambda: stack.sql(in_line)[0][0] == "0", 60, "an empty queue")
-    script = str(Path(__file__).with_name("browser_player.py"))
     player = stack.client.popen(
-        [sys.executable, script, "--url", stack.url, "--username", username,
+        [sys.executable, PLAYER, "--url", stack.url, "--username", username,
          "--seconds", str(seconds), "--survive-kill"]
     )  # fmt: skip
     first = json.loads(player.stdout.readline())
     assert first == {"event": "playing"}, first
     session = stack.sql("SELECT public_id FROM play_playsession ORDER BY id DESC LIMIT 1")[0][0]
-    pid = int(stack.sql(SLOT_OF_SESSION.format(session=session))[0][0])
+    pid = int(stack.sql(WORKER_OF_SESSION.format(session=session))[0][0])
     return player, stack.host_of_worker_pid(pid), pid
 
 

@@ -63,7 +63,6 @@ class QueuePage:
         self.state: str | None = None
         self.updated = 0.0
         self.reconnects = -1  # the first connection is not a reconnect
-        self.closes: list[str] = []
         self.socket = None
 
     async def run(self) -> None:
@@ -85,8 +84,8 @@ class QueuePage:
                             self.saw(json.loads(raw))
                     finally:
                         beats.cancel()
-            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus) as exc:
-                self.closes.append(type(exc).__name__)
+            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus):
+                pass  # dropped or refused: as the page does, try again after the backoff
             if self.state not in (None, "waiting", "offered"):
                 return  # out of the line: the page stops reconnecting
             await asyncio.sleep(delay)
